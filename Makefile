@@ -1,0 +1,32 @@
+# The README's two commands: `make quickstart` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.domaingen-installed
+# Where datasets live (Detectron2's convention); the synthetic data is generated below it.
+export DETECTRON2_DATASETS ?= datasets
+QUICK_CONFIG := configs/quick/diverse_weather_clip_rcnn.yaml
+
+.PHONY: setup quickstart test clean
+
+setup: $(STAMP)
+
+# torch/torchvision are pinned to the builds on this machine's disk; detectron2 comes from
+# tools/install_detectron2.py (skipped when one is already importable); the rest from setup.py.
+$(STAMP): setup.py Makefile tools/install_detectron2.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) tools/install_detectron2.py
+	$(PY) -m pip install -q --no-build-isolation -e ".[test]"
+	touch $@
+
+quickstart: setup
+	$(PY) -m domaingen.data.synthetic --kind diverse_weather
+	$(PY) tools/train_net.py --config-file $(QUICK_CONFIG)
+	@echo; cat output/quick/diverse_weather_clip_rcnn/results.md
+
+test: setup
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf output .pytest_cache

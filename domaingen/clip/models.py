@@ -1,0 +1,126 @@
+"""Building open_clip CLIP models from a name and ``MODEL.CLIP.WEIGHTS``."""
+import logging
+import os
+import socket
+
+import open_clip
+import torch
+
+from .weights import ClipWeightsError, check_compatible, default_cache_dir, load_weights_file
+
+logger = logging.getLogger(__name__)
+
+CLIP_MEAN = tuple(open_clip.OPENAI_DATASET_MEAN)  # RGB, images in [0, 1]
+CLIP_STD = tuple(open_clip.OPENAI_DATASET_STD)
+
+_CONFIG_DIR = os.path.join(os.path.dirname(__file__), "model_configs")
+_configs_added = False
+
+
+def register_model_configs() -> None:
+    """Make the tiny test/quickstart configs (``domaingen-tiny-RN``, ``-ViT``) known to open_clip."""
+    global _configs_added
+    if not _configs_added:
+        open_clip.add_model_config(_CONFIG_DIR)
+        _configs_added = True
+
+
+def _resolve_quick_gelu(setting: str, weights_are_openai: bool) -> bool:
+    setting = str(setting).lower()
+    if setting not in ("auto", "true", "false"):
+        raise ValueError(f"MODEL.CLIP.QUICK_GELU must be 'auto', 'true' or 'false', got {setting!r}")
+    return weights_are_openai if setting == "auto" else setting == "true"
+
+
+class _HideRandomInitNotice(logging.Filter):
+    """open_clip warns on the root logger for every random-init model; we log our own line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+def _create(name: str, quick_gelu: bool, seed: int) -> torch.nn.Module:
+    register_model_configs()
+    if name not in open_clip.list_models():
+        raise ValueError(f"MODEL.CLIP.NAME={name!r} is not an open_clip model; known: "
+                         f"{', '.join(m for m in open_clip.list_models() if 'RN' in m or 'ViT-B' in m)}"
+                         ", ...")
+    # A fixed seed makes every random-init build identical, so the detector's backbone and
+    # ROI head (built separately) come from the same CLIP.
+    notice_filter = _HideRandomInitNotice()
+    logging.getLogger().addFilter(notice_filter)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = open_clip.create_model(name, pretrained=None, force_quick_gelu=quick_gelu)
+    finally:
+        logging.getLogger().removeFilter(notice_filter)
+    return model.float().eval()
+
+
+def _network_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _resolve_pretrained_tag(name: str, tag: str) -> str:
+    """Return a local path for an open_clip pretrained tag, or fail fast when offline."""
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        raise ClipWeightsError(
+            f"MODEL.CLIP.WEIGHTS={tag!r} is neither a local file nor an open_clip pretrained tag "
+            f"for {name} (tags: {tags or 'none'}).")
+    hub = cfg.get("hf_hub", "").rstrip("/")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        for filename in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+            cached = try_to_load_from_cache(hub, filename)
+            if isinstance(cached, str):
+                return cached
+    if not _network_reachable():
+        source = cfg.get("url") or f"https://huggingface.co/{hub}"
+        raise ClipWeightsError(
+            f"MODEL.CLIP.WEIGHTS={tag!r} is an open_clip pretrained tag for {name}; fetching it "
+            f"needs network access, which this machine does not have. Download {source} on a "
+            f"connected machine, copy it here (e.g. weights/{name}-{tag}.pt) and set "
+            f"MODEL.CLIP.WEIGHTS to that local path.")
+    return open_clip.pretrained.download_pretrained(cfg)
+
+
+def build_clip_model(name: str, weights: str = "", quick_gelu: str = "auto",
+                     cache_dir: str = "", seed: int = 0) -> torch.nn.Module:
+    """Build an fp32 open_clip ``CLIP`` model in eval mode.
+
+    Args:
+        name: open_clip model name (``RN101``, ``ViT-B-16``, ``domaingen-tiny-RN``...).
+        weights: "" for random init (seeded); a local weights file; or an open_clip pretrained
+            tag such as ``openai``.
+        quick_gelu: "auto" selects QuickGELU for OpenAI weights; "true"/"false" force it.
+        cache_dir: where converted TorchScript archives are kept ("" = ``default_cache_dir()``).
+        seed: seed of the random initialisation.
+    """
+    if not weights:
+        logger.info(f"CLIP {name}: random initialisation (seed {seed})")
+        return _create(name, _resolve_quick_gelu(quick_gelu, False), seed)
+    if os.path.exists(weights) or os.sep in weights or weights.endswith((".pt", ".pth", ".bin")):
+        path, from_tag_openai = weights, False
+    else:
+        from_tag_openai = bool(open_clip.get_pretrained_cfg(name, weights).get("quick_gelu"))
+        path = _resolve_pretrained_tag(name, weights)
+    state_dict, is_openai = load_weights_file(path, cache_dir or default_cache_dir())
+    model = _create(name, _resolve_quick_gelu(quick_gelu, is_openai or from_tag_openai), seed)
+    check_compatible(model, state_dict, path, name)
+    model.load_state_dict(state_dict)
+    logger.info(f"Loaded CLIP {name} weights from {path}")
+    return model.float().eval()
+
+
+def build_clip_from_cfg(cfg) -> torch.nn.Module:
+    """``build_clip_model`` from the ``MODEL.CLIP`` config node."""
+    c = cfg.MODEL.CLIP
+    return build_clip_model(c.NAME, c.WEIGHTS, c.QUICK_GELU, c.CACHE_DIR, c.INIT_SEED)

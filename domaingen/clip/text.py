@@ -1,0 +1,90 @@
+"""CLIP text side: tokenizer, an end-of-text-truncated text encoder, fixed-prompt embeddings."""
+from typing import Optional, Sequence
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .models import register_model_configs
+
+
+def get_tokenizer(name: str):
+    """open_clip's tokenizer for model ``name``: ``tokenizer(list[str]) -> LongTensor[N, 77]``."""
+    register_model_configs()
+    return open_clip.get_tokenizer(name)
+
+
+class ClipTextEncoder(nn.Module):
+    """The text tower of a CLIP model, run only up to the longest end-of-text position.
+
+    The causal attention mask makes the end-of-text output depend only on earlier tokens, so
+    truncating the batch to ``max(eot) + 1`` tokens gives open_clip's ``encode_text`` exactly
+    while costing a fraction of the 77-token pass. It accepts token ids, or token *embeddings*
+    (with learned context vectors spliced in) together with the end-of-text positions.
+    The modules are shared with the CLIP model it was built from, not copied.
+    """
+
+    def __init__(self, clip_model: nn.Module):
+        super().__init__()
+        if getattr(clip_model, "text_pool_type", "argmax") != "argmax":
+            raise ValueError("ClipTextEncoder supports CLIP text towers pooled at the "
+                             "end-of-text (argmax) token only.")
+        self.token_embedding = clip_model.token_embedding
+        self.positional_embedding = clip_model.positional_embedding
+        self.transformer = clip_model.transformer
+        self.ln_final = clip_model.ln_final
+        self.text_projection = clip_model.text_projection
+        self.register_buffer("attn_mask", clip_model.attn_mask, persistent=False)
+
+    @property
+    def width(self) -> int:
+        return self.token_embedding.embedding_dim
+
+    @staticmethod
+    def eot_positions(token_ids: torch.Tensor) -> torch.Tensor:
+        """The end-of-text token has the largest id in CLIP's vocabulary."""
+        return token_ids.argmax(dim=-1)
+
+    def forward(self, token_ids: Optional[torch.Tensor] = None, *,
+                token_embeddings: Optional[torch.Tensor] = None,
+                eot_positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Encode ``token_ids`` [N, L], or ``token_embeddings`` [N, L, W] with ``eot_positions``
+        [N]; returns the (unnormalised) text features [N, D]."""
+        if token_embeddings is None:
+            if token_ids is None:
+                raise ValueError("ClipTextEncoder needs token_ids or token_embeddings")
+            token_embeddings = self.token_embedding(token_ids)
+            eot_positions = self.eot_positions(token_ids)
+        elif eot_positions is None:
+            raise ValueError("token_embeddings need their eot_positions")
+        length = int(eot_positions.max()) + 1
+        cast_dtype = self.transformer.get_cast_dtype()
+        x = token_embeddings[:, :length].to(cast_dtype)
+        x = x + self.positional_embedding[:length].to(cast_dtype)
+        mask = None if self.attn_mask is None else self.attn_mask[:length, :length]
+        x = self.transformer(x, attn_mask=mask)
+        x = x[torch.arange(x.shape[0], device=x.device), eot_positions]
+        x = self.ln_final(x)  # per-token LayerNorm: applying it after the gather is exact
+        if isinstance(self.text_projection, nn.Linear):
+            return self.text_projection(x)
+        return x if self.text_projection is None else x @ self.text_projection
+
+
+@torch.no_grad()
+def encode_prompts(clip_model: nn.Module, model_name: str, class_names: Sequence[str],
+                   templates: Sequence[str]) -> torch.Tensor:
+    """L2-normalised text embeddings [K, D] of ``class_names``, averaged over ``templates``.
+
+    Each template holds one ``{}`` for the class name (``"a photo of a {}."``); with several
+    templates the normalised embeddings are averaged and normalised again (CLIP's ensembling).
+    """
+    if not templates or any(t.count("{}") != 1 for t in templates):
+        raise ValueError(f"prompt templates must each contain one '{{}}', got {list(templates)}")
+    tokenizer = get_tokenizer(model_name)
+    encoder = ClipTextEncoder(clip_model)
+    device = next(clip_model.parameters()).device
+    prompts = [t.format(c) for c in class_names for t in templates]
+    feats = F.normalize(encoder(tokenizer(prompts).to(device)).float(), dim=-1)
+    feats = feats.view(len(class_names), len(templates), -1).mean(dim=1)
+    return F.normalize(feats, dim=-1)

@@ -1,0 +1,154 @@
+"""Loader and registration for detection datasets stored in the Pascal VOC layout.
+
+Used for Diverse Weather, its synthetic twin, Pascal VOC and Comic/Watercolor.
+Dataset folders are only ever read.
+"""
+import os
+import xml.etree.ElementTree as ET
+from typing import Dict, List, Optional, Sequence
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.structures import BoxMode
+
+from .errors import DatasetAnnotationError, DatasetLayoutError
+
+__all__ = ["load_voc_style_instances", "register_voc_style", "read_split_ids"]
+
+_UNKNOWN_CLASS_MODES = ("error", "skip")
+
+
+def read_split_ids(dirname: str, split: str) -> List[str]:
+    """Return the image ids listed in ``<dirname>/ImageSets/Main/<split>.txt``."""
+    if not os.path.isdir(dirname):
+        raise DatasetLayoutError(f"Dataset folder not found: {dirname}")
+    split_file = os.path.join(dirname, "ImageSets", "Main", f"{split}.txt")
+    if not os.path.isfile(split_file):
+        raise DatasetLayoutError(f"Split file not found: {split_file}")
+    with open(split_file, encoding="utf-8") as f:
+        ids = [line.strip() for line in f if line.strip()]
+    if not ids:
+        raise DatasetLayoutError(f"Split file lists no images: {split_file}")
+    return ids
+
+
+def _parse_xml(xml_path: str) -> ET.Element:
+    if not os.path.isfile(xml_path):
+        raise DatasetLayoutError(f"Annotation file not found: {xml_path}")
+    try:
+        return ET.parse(xml_path).getroot()
+    except ET.ParseError as e:
+        raise DatasetAnnotationError(f"Cannot parse annotation file {xml_path}: {e}") from e
+
+
+def _number(node: ET.Element, tag: str, xml_path: str) -> float:
+    text = node.findtext(tag)
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise DatasetAnnotationError(
+            f"Missing or non-numeric <{tag}> in {xml_path}: {text!r}"
+        ) from None
+
+
+def _image_path(dirname: str, image_id: str) -> str:
+    jpg = os.path.join(dirname, "JPEGImages", f"{image_id}.jpg")
+    if os.path.isfile(jpg):
+        return jpg
+    png = os.path.join(dirname, "JPEGImages", f"{image_id}.png")
+    if os.path.isfile(png):
+        return png
+    raise DatasetLayoutError(f"Image not found: {jpg} (nor {png})")
+
+
+def _parse_object(obj, xml_path: str, class_to_id: Dict[str, int]) -> Optional[dict]:
+    """Return the annotation dict of one ``<object>``, or None for an unknown class."""
+    name = (obj.findtext("name") or "").strip()
+    if name not in class_to_id:
+        return None
+    box_node = obj.find("bndbox")
+    if box_node is None:
+        raise DatasetAnnotationError(f"Object {name!r} without <bndbox> in {xml_path}")
+    xmin, ymin, xmax, ymax = (_number(box_node, t, xml_path) for t in ("xmin", "ymin", "xmax", "ymax"))
+    # VOC boxes are 1-based and inclusive; shift to 0-based as the reference code does.
+    box = [max(0.0, xmin - 1), max(0.0, ymin - 1), xmax - 1, ymax - 1]
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise DatasetAnnotationError(
+            f"Box of zero or negative area for {name!r} in {xml_path}: "
+            f"xmin={xmin:g} ymin={ymin:g} xmax={xmax:g} ymax={ymax:g}"
+        )
+    difficult = obj.findtext("difficult")
+    return {
+        "bbox": box,
+        "bbox_mode": BoxMode.XYXY_ABS,
+        "category_id": class_to_id[name],
+        "difficult": int(float(difficult)) if difficult and difficult.strip() else 0,
+    }
+
+
+def load_voc_style_instances(
+    dirname: str, split: str, class_names: Sequence[str], unknown_classes: str = "error"
+) -> List[dict]:
+    """Load a VOC-layout split as Detectron2 standard dataset dicts.
+
+    Args:
+        dirname: folder holding ``Annotations/``, ``ImageSets/Main/`` and ``JPEGImages/``.
+        split: split file name without ``.txt``.
+        class_names: classes in category-id order.
+        unknown_classes: ``"error"`` to reject objects of other classes, ``"skip"`` to drop them.
+    """
+    if unknown_classes not in _UNKNOWN_CLASS_MODES:
+        raise ValueError(f"unknown_classes must be one of {_UNKNOWN_CLASS_MODES}, got {unknown_classes!r}")
+    class_to_id = {name: i for i, name in enumerate(class_names)}
+    dicts = []
+    for image_id in read_split_ids(dirname, split):
+        xml_path = os.path.join(dirname, "Annotations", f"{image_id}.xml")
+        root = _parse_xml(xml_path)
+        size = root.find("size")
+        if size is None:
+            raise DatasetAnnotationError(f"Missing <size> in {xml_path}")
+        annotations = []
+        for obj in root.findall("object"):
+            ann = _parse_object(obj, xml_path, class_to_id)
+            if ann is not None:
+                annotations.append(ann)
+            elif unknown_classes == "error":
+                raise DatasetAnnotationError(
+                    f"Unknown class {(obj.findtext('name') or '').strip()!r} in {xml_path}; "
+                    f"known classes: {', '.join(class_names)}"
+                )
+        dicts.append(
+            {
+                "file_name": _image_path(dirname, image_id),
+                "image_id": image_id,
+                "height": int(_number(size, "height", xml_path)),
+                "width": int(_number(size, "width", xml_path)),
+                "annotations": annotations,
+            }
+        )
+    return dicts
+
+
+def register_voc_style(
+    name: str,
+    dirname: str,
+    split: str,
+    class_names: Sequence[str],
+    *,
+    year: int = 2007,
+    domain: Optional[str] = None,
+    unknown_classes: str = "error",
+) -> None:
+    """Register a VOC-layout split under ``name``; files are only checked when loaded."""
+    class_names = tuple(class_names)
+    DatasetCatalog.register(
+        name, lambda: load_voc_style_instances(dirname, split, class_names, unknown_classes)
+    )
+    MetadataCatalog.get(name).set(
+        thing_classes=list(class_names),
+        dirname=dirname,
+        split=split,
+        year=year,
+        domain=domain or name,
+        evaluator_type="domain_ap",
+        use_07_metric=(year == 2007),
+    )

@@ -1,0 +1,58 @@
+"""Building the config of a run from command-line arguments."""
+import logging
+import os
+
+import torch
+from detectron2.config import get_cfg
+from detectron2.engine import default_setup
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+
+from domaingen.config import add_domaingen_config
+
+logger = logging.getLogger(__name__)
+
+D2_DEFAULT_OUTPUT_DIR = "./output"
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be merged; the message names the file."""
+
+
+def default_output_dir(config_file: str) -> str:
+    """``output/<path of the config below configs/, without .yaml>``."""
+    path = os.path.normpath(os.path.splitext(config_file)[0])
+    parts = path.split(os.sep)
+    if "configs" in parts:
+        parts = parts[len(parts) - parts[::-1].index("configs"):]
+    return os.path.join("output", *parts[-2:])
+
+
+def load_config(config_file: str, opts=()):
+    """Detectron2's config + domaingen's keys, merged with ``config_file`` and ``opts``."""
+    cfg = add_domaingen_config(get_cfg())
+    if not os.path.isfile(config_file):
+        raise ConfigError(f"config file {config_file} does not exist")
+    try:
+        cfg.merge_from_file(config_file)
+    except (KeyError, ValueError, AssertionError, TypeError) as e:
+        raise ConfigError(f"{config_file}: {e}") from e
+    try:
+        cfg.merge_from_list(list(opts))
+    except (KeyError, ValueError, AssertionError, TypeError) as e:
+        raise ConfigError(f"command-line overrides {list(opts)}: {e}") from e
+    if cfg.OUTPUT_DIR == D2_DEFAULT_OUTPUT_DIR:
+        cfg.OUTPUT_DIR = default_output_dir(config_file)
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        logger.warning(f"MODEL.DEVICE={cfg.MODEL.DEVICE} but CUDA is not available: using cpu")
+        cfg.MODEL.DEVICE = "cpu"
+    return cfg
+
+
+def setup(args):
+    """Config for ``tools/train_net.py``: merged, frozen, logged, with seeds and output dir set."""
+    cfg = load_config(args.config_file, args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="domaingen", abbrev_name="dg")
+    return cfg

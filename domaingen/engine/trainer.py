@@ -1,0 +1,52 @@
+"""The one Trainer every domaingen method runs on."""
+import logging
+import weakref
+
+from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+
+from domaingen.evaluation import DomainAPEvaluator, write_domain_tables
+
+from .checkpoint import AtomicCheckpointer
+from .launch import create_ddp_model
+
+logger = logging.getLogger(__name__)
+
+
+class Trainer(DefaultTrainer):
+    """Detectron2's DefaultTrainer with CPU-capable DDP, atomic checkpoints, per-domain
+    evaluators and a cross-domain summary table (``results.md``/``.csv`` + chart) after tests."""
+
+    def __init__(self, cfg):
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model, broadcast_buffers=False)
+        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
+            model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return DomainAPEvaluator(dataset_name, output_dir=output_folder)
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """Evaluate on every ``DATASETS.TEST`` set; results keyed by dataset name."""
+        results = super().test(cfg, model, evaluators)
+        if len(cfg.DATASETS.TEST) == 1:
+            results = {cfg.DATASETS.TEST[0]: results}
+        if comm.is_main_process() and results:
+            table = write_domain_tables(results, cfg.OUTPUT_DIR)
+            logger.info("Results per domain (AP50):\n" + table)
+        return results

@@ -1,0 +1,13 @@
+"""Cross-domain detection evaluation: VOC AP, a Detectron2 evaluator and summary tables."""
+
+from .domain_ap import DomainAPEvaluator
+from .tables import domain_results_table, write_domain_tables
+from .voc_ap import average_precision, voc_ap
+
+__all__ = [
+    "DomainAPEvaluator",
+    "average_precision",
+    "domain_results_table",
+    "voc_ap",
+    "write_domain_tables",
+]

@@ -1,0 +1,105 @@
+"""Cross-domain summary of per-dataset evaluation results (markdown, CSV, bar chart)."""
+
+import csv
+import io
+import math
+import os
+from typing import List, Mapping, Optional, Tuple
+
+from tabulate import tabulate
+
+from detectron2.data import MetadataCatalog
+
+from ..utils.files import atomic_write
+from ..utils.plots import bar_chart
+
+__all__ = ["domain_results_table", "write_domain_tables"]
+
+
+def domain_results_table(
+    results: Mapping[str, Mapping], metric_key: str = "AP50", task: str = "bbox"
+) -> Tuple[List[list], List[str]]:
+    """One row per dataset: ``[domain, <metric per class>..., <mean metric>]``.
+
+    Args:
+        results: ``{dataset_name: {task: {metric_key: mean, "<metric_key>-<class>": ...}}}``
+            as returned by ``DefaultTrainer.test`` for several test sets. Datasets
+            without ``task`` (e.g. no evaluator) are skipped.
+        metric_key: mean metric name; per-class entries are ``f"{metric_key}-{class}"``.
+        task: task key inside each dataset's results.
+
+    Returns:
+        ``(rows, columns)`` with ``columns = ["domain", *classes, "mAP"]``. Domains
+        are the datasets' metadata ``domain`` (default: dataset name); classes
+        follow ``thing_classes`` (or result order when metadata lacks them).
+        Missing values are ``nan``.
+    """
+    prefix = metric_key + "-"
+    datasets = [(name, res[task]) for name, res in results.items() if task in res]
+    if not datasets:
+        raise ValueError(
+            f"no dataset results contain task {task!r}; expected "
+            "{dataset_name: {task: metrics}} (DefaultTrainer.test unwraps a single dataset)"
+        )
+    classes: List[str] = []
+    for name, metrics in datasets:
+        meta = MetadataCatalog.get(name)
+        found = list(meta.get("thing_classes", []))
+        found += [k[len(prefix):] for k in metrics if k.startswith(prefix)]
+        for c in found:
+            if c not in classes:
+                classes.append(c)
+    rows = []
+    for name, metrics in datasets:
+        domain = MetadataCatalog.get(name).get("domain", name)
+        values = [metrics.get(prefix + c, math.nan) for c in classes]
+        values.append(metrics.get(metric_key, math.nan))
+        rows.append([domain] + [float(v) for v in values])
+    return rows, ["domain"] + classes + ["mAP"]
+
+
+def write_domain_tables(
+    results: Mapping[str, Mapping],
+    output_dir: str,
+    metric_key: str = "AP50",
+    task: str = "bbox",
+    title: Optional[str] = None,
+) -> str:
+    """Write ``results.md``, ``results.csv`` and ``<metric>_per_domain.png`` to ``output_dir``.
+
+    See :func:`domain_results_table` for the table layout. Values use one
+    decimal; missing values are ``-`` (markdown) or empty (CSV). ``title``
+    defaults to ``"<metric_key> per domain"``. Returns the markdown text.
+    """
+    title = title or f"{metric_key} per domain"
+    rows, columns = domain_results_table(results, metric_key=metric_key, task=task)
+
+    def fmt(v):
+        return "" if math.isnan(v) else f"{v:.1f}"
+
+    table = tabulate(
+        [[row[0]] + [fmt(v) or "-" for v in row[1:]] for row in rows],
+        headers=columns,
+        tablefmt="pipe",
+        colalign=["left"] + ["right"] * (len(columns) - 1),
+        disable_numparse=True,
+    )
+    markdown = f"### {title}\n\n{table}\n"
+    atomic_write(os.path.join(output_dir, "results.md"), lambda f: f.write(markdown.encode()))
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[row[0]] + [fmt(v) for v in row[1:]] for row in rows])
+    csv_text = buf.getvalue()
+    atomic_write(os.path.join(output_dir, "results.csv"), lambda f: f.write(csv_text.encode()))
+
+    bar_chart(
+        os.path.join(output_dir, f"{metric_key.lower()}_per_domain.png"),
+        groups=[str(row[0]) for row in rows],
+        series={col: [row[i] for row in rows] for i, col in enumerate(columns) if i > 0},
+        ylabel=metric_key,
+        title=title,
+        annotate=False,
+    )
+    return markdown

@@ -1,0 +1,2 @@
+"""Models; importing this module registers them with Detectron2's registries."""
+from . import backbone, meta_arch, roi_heads  # noqa: F401

@@ -1,0 +1,43 @@
+"""Every YAML under configs/ loads and builds (with the tiny CLIP); config errors name the file."""
+import glob
+import os
+
+import pytest
+from detectron2.modeling import build_model
+
+from domaingen.engine import ConfigError, default_output_dir, load_config
+
+CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..", "configs")
+CONFIGS = sorted(p for p in glob.glob(os.path.join(CONFIG_DIR, "**", "*.yaml"), recursive=True)
+                 if not os.path.basename(p).startswith("Base-"))
+
+
+def test_there_are_configs():
+    assert any("quick" in p for p in CONFIGS) and any("diverse_weather" in p for p in CONFIGS)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.relpath(p, CONFIG_DIR))
+def test_config_builds_with_tiny_clip(path):
+    cfg = load_config(path, ["MODEL.CLIP.NAME", "domaingen-tiny-RN", "MODEL.CLIP.WEIGHTS", "",
+                             "MODEL.DEVICE", "cpu"])
+    model = build_model(cfg)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) > 0
+
+
+def test_key_typo_names_the_file(tmp_path):
+    bad = tmp_path / "typo.yaml"
+    bad.write_text("MODEL:\n  CLIP:\n    NAMEE: RN50\n")
+    with pytest.raises(ConfigError, match=r"typo\.yaml: .*MODEL\.CLIP\.NAMEE"):
+        load_config(str(bad))
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="nope.yaml does not exist"):
+        load_config("nope.yaml")
+
+
+def test_default_output_dir_mirrors_the_config_path():
+    assert default_output_dir("configs/quick/diverse_weather_clip_rcnn.yaml") == os.path.join(
+        "output", "quick", "diverse_weather_clip_rcnn")
+    cfg = load_config(os.path.join(CONFIG_DIR, "quick", "diverse_weather_clip_rcnn.yaml"))
+    assert cfg.OUTPUT_DIR == os.path.join("output", "quick", "diverse_weather_clip_rcnn")

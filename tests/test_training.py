@@ -1,0 +1,106 @@
+"""Training, checkpointing, evaluation and launching through tools/train_net.py's code path."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from detectron2.engine import default_argument_parser
+from torch import nn
+
+from domaingen.engine import AtomicCheckpointer, CheckpointError, Trainer, create_ddp_model, load_config
+from domaingen.engine.cli import main
+
+from conftest import FAST_OPTS, QUICK_CONFIG
+
+REPO = os.path.join(os.path.dirname(__file__), "..")
+
+
+def train(output_dir, iters, *opts):
+    cfg = load_config(QUICK_CONFIG, [*FAST_OPTS, "SOLVER.MAX_ITER", str(iters),
+                                     "SOLVER.WARMUP_ITERS", "5", "SOLVER.STEPS", "()",
+                                     "SOLVER.BASE_LR", "0.01", "SEED", "0",
+                                     "OUTPUT_DIR", str(output_dir), *opts])
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic_weather, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    return out, train(out, 30)
+
+
+def test_training_reduces_the_loss(trained):
+    _, trainer = trained
+    losses = [v for v, _ in trainer.storage.history("total_loss").values()]
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+
+
+def test_output_dir_layout(trained):
+    out, _ = trained
+    for name in ("model_final.pth", "last_checkpoint", "metrics.json", "results.md",
+                 "results.csv", "ap50_per_domain.png"):
+        assert os.path.isfile(out / name), name
+    assert open(out / "last_checkpoint").read() == "model_final.pth"
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+
+
+def test_eval_only_reproduces_the_ap(trained):
+    out, trainer = trained
+    expected = Trainer.test(trainer.cfg, trainer.model)
+    args = default_argument_parser().parse_args([
+        "--config-file", QUICK_CONFIG, "--eval-only", *FAST_OPTS,
+        "MODEL.WEIGHTS", str(out / "model_final.pth"), "OUTPUT_DIR", str(out / "eval")])
+    results = main(args)
+    name = "synthetic_dw_daytime_clear_test"
+    assert results[name]["bbox"]["AP50"] == pytest.approx(expected[name]["bbox"]["AP50"], abs=1e-6)
+    assert "| daytime_clear |" in open(out / "eval" / "results.md").read()
+
+
+def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
+    out, _ = trained
+    first = train(tmp_path, 4, "SOLVER.CHECKPOINT_PERIOD", "2")
+    assert os.path.isfile(tmp_path / "model_0000001.pth")
+    cfg = first.cfg.clone()
+    cfg.defrost()
+    cfg.SOLVER.MAX_ITER = 6
+    resumed = Trainer(cfg)
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 4
+    resumed.train()
+    assert resumed.iter == 6  # train() leaves iter == MAX_ITER after finishing
+
+
+def test_checkpoint_refuses_arbitrary_pickles(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"model": {}, "extra": nn.ReLU()}, path)
+    with pytest.raises(CheckpointError, match="evil.pth needs arbitrary unpickling"):
+        AtomicCheckpointer(nn.Linear(1, 1)).load(str(path))
+
+
+def test_truncated_checkpoint_is_named(tmp_path):
+    path = tmp_path / "cut.pth"
+    torch.save({"model": nn.Linear(4, 4).state_dict()}, path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="cut.pth is not a readable checkpoint"):
+        AtomicCheckpointer(nn.Linear(4, 4)).load(str(path))
+
+
+def test_single_process_model_is_not_wrapped():
+    model = nn.Linear(2, 2)
+    assert create_ddp_model(model) is model
+
+
+def test_two_process_cpu_training(synthetic_weather, tmp_path):
+    cmd = [sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--num-gpus", "2",
+           "--config-file", QUICK_CONFIG, *FAST_OPTS, "SOLVER.IMS_PER_BATCH", "4",
+           "SOLVER.MAX_ITER", "3", "OUTPUT_DIR", str(tmp_path)]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert os.path.isfile(tmp_path / "model_final.pth")
+    assert os.path.isfile(tmp_path / "log.txt.rank1")  # the second process logged too
