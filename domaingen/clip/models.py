@@ -58,6 +58,20 @@ def _create(name: str, quick_gelu: bool, seed: int) -> torch.nn.Module:
     return model.float().eval()
 
 
+def _live_residual_branches(model: torch.nn.Module) -> torch.nn.Module:
+    """Set every BatchNorm weight of a random-init model to 1.
+
+    CLIP's ResNet zero-initialises the last BatchNorm of each block, a trick for training from
+    scratch with live BatchNorm. Frozen (FrozenBatchNorm2d) stand-ins for pretrained models would
+    keep those weights at zero forever, leaving only the shortcut paths.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.fill_(1.0)
+    return model
+
+
 def _network_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
@@ -106,7 +120,7 @@ def build_clip_model(name: str, weights: str = "", quick_gelu: str = "auto",
     """
     if not weights:
         logger.info(f"CLIP {name}: random initialisation (seed {seed})")
-        return _create(name, _resolve_quick_gelu(quick_gelu, False), seed)
+        return _live_residual_branches(_create(name, _resolve_quick_gelu(quick_gelu, False), seed))
     if os.path.exists(weights) or os.sep in weights or weights.endswith((".pt", ".pth", ".bin")):
         path, from_tag_openai = weights, False
     else:

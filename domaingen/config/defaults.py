@@ -35,8 +35,58 @@ def add_text_classifier_config(cfg: CN) -> None:
     cfg.MODEL.TEXT_CLASSIFIER.PROJECTION = False
 
 
+# The CLIP-the-Gap authors' target domain prompts: {snow, fog, cloudy, rain, stormy} x
+# {night, day, evening}.
+CLIP_GAP_TARGET_PROMPTS = [
+    f"an image taken on a {weather} {time}"
+    for weather in ("snow", "fog", "cloudy", "rain", "stormy")
+    for time in ("night", "day", "evening")
+]
+
+
+def add_clip_gap_config(cfg: CN) -> None:
+    """``MODEL.CLIP_GAP``: semantic augmentations and their optimization step."""
+    cfg.MODEL.CLIP_GAP = CN()
+    # Domain prompts: the source domain, and one augmentation per target prompt.
+    cfg.MODEL.CLIP_GAP.SOURCE_PROMPT = "an image taken during the day"
+    cfg.MODEL.CLIP_GAP.TARGET_PROMPTS = list(CLIP_GAP_TARGET_PROMPTS)
+    # Probability that a training batch gets semantic augmentations.
+    cfg.MODEL.CLIP_GAP.AUG_PROB = 0.5
+    # Authors' quirk: augment when rand > AUG_PROB, i.e. with probability 1 - AUG_PROB.
+    cfg.MODEL.CLIP_GAP.AUG_WHEN_RAND_ABOVE_PROB = False
+    # A saved augmentation bank (.pth from tools/optimize_augmentations.py); "" = none.
+    cfg.MODEL.CLIP_GAP.AUG_WEIGHTS = ""
+    # Optimization-step iterations run before detector training when no bank is loaded
+    # (authors: 1000); 0 = skip.
+    cfg.MODEL.CLIP_GAP.OPT_ITERS = 1000
+    # Adam learning rate of the bank (authors: 0.01, no weight decay).
+    cfg.MODEL.CLIP_GAP.OPT_LR = 0.01
+    # Source images per optimization step, and random crops taken from each (authors: 4 x 15).
+    cfg.MODEL.CLIP_GAP.OPT_IMS_PER_BATCH = 4
+    cfg.MODEL.CLIP_GAP.OPT_CROPS_PER_IMAGE = 15
+    # Images are resized to this short side (and flipped at random) before cropping.
+    cfg.MODEL.CLIP_GAP.OPT_MIN_SIZE = 600
+    # Side of the square random crops, and the side they are resized to (CLIP's input size;
+    # the offsets then have spatial size OPT_INPUT_SIZE / 16).
+    cfg.MODEL.CLIP_GAP.OPT_CROP_SIZE = 400
+    cfg.MODEL.CLIP_GAP.OPT_INPUT_SIZE = 224
+    # Weight of the L1 regulariser |z_bar - z| in the optimization loss.
+    cfg.MODEL.CLIP_GAP.OPT_L1_WEIGHT = 1.0
+    # Log the optimization loss every this many iterations.
+    cfg.MODEL.CLIP_GAP.OPT_LOG_PERIOD = 20
+
+
+def add_selection_config(cfg: CN) -> None:
+    """``TEST.SELECTION_METRIC``: keep the best checkpoint by a metric of the periodic evaluation."""
+    # "<test dataset>/<task>/<metric>", e.g. "diverse_weather_daytime_clear_test/bbox/AP50"
+    # (the authors select on day-clear AP50). Saved as model_best.pth; "" = off.
+    cfg.TEST.SELECTION_METRIC = ""
+
+
 def add_domaingen_config(cfg: CN) -> CN:
     """Add every domaingen key to a Detectron2 config (in place) and return it."""
+    add_selection_config(cfg)
     add_clip_config(cfg)
     add_text_classifier_config(cfg)
+    add_clip_gap_config(cfg)
     return cfg

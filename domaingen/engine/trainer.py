@@ -3,11 +3,13 @@ import logging
 import weakref
 
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
+from detectron2.engine.hooks import BestCheckpointer
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from domaingen.evaluation import DomainAPEvaluator, write_domain_tables
 
+from .augmentation import SemanticAugmentationHook
 from .checkpoint import AtomicCheckpointer
 from .launch import create_ddp_model
 
@@ -35,6 +37,20 @@ class Trainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    def build_hooks(self):
+        hooks = super().build_hooks()
+        if self.cfg.MODEL.META_ARCHITECTURE == "ClipGapRCNN":
+            # Before the LR scheduler and checkpointer hooks see the first iteration.
+            hooks.insert(0, SemanticAugmentationHook())
+        metric = self.cfg.TEST.SELECTION_METRIC
+        if metric and comm.is_main_process():
+            if self.cfg.TEST.EVAL_PERIOD <= 0:
+                raise ValueError(f"TEST.SELECTION_METRIC={metric!r} needs TEST.EVAL_PERIOD > 0")
+            # After the EvalHook, whose results it reads from the event storage.
+            hooks.append(BestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric,
+                                          mode="max"))
+        return hooks
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

@@ -13,7 +13,7 @@ from detectron2.data import MetadataCatalog
 from ..utils.files import atomic_write
 from ..utils.plots import bar_chart
 
-__all__ = ["domain_results_table", "write_domain_tables"]
+__all__ = ["compare_runs", "domain_results_table", "read_results_csv", "write_domain_tables"]
 
 
 def domain_results_table(
@@ -103,3 +103,30 @@ def write_domain_tables(
         annotate=False,
     )
     return markdown
+
+
+def read_results_csv(path: str) -> Tuple[List[str], dict]:
+    """Read a ``results.csv`` back: ``(columns, {domain: {column: value or nan}})``."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"results table {path} does not exist (has the run been evaluated?)")
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    columns = rows[0][1:]
+    return columns, {r[0]: {c: float(v) if v else math.nan for c, v in zip(columns, r[1:])}
+                     for r in rows[1:]}
+
+
+def compare_runs(runs: Mapping[str, str], metric: str = "mAP") -> str:
+    """Markdown table of ``metric`` per domain for several runs side by side (``runs``: label ->
+    results.csv path), with each run's difference to the first."""
+    tables = {label: read_results_csv(path)[1] for label, path in runs.items()}
+    labels = list(tables)
+    domains = [d for d in tables[labels[0]]]
+    headers = ["domain", *labels, *[f"{label} - {labels[0]}" for label in labels[1:]]]
+    rows = []
+    for domain in domains:
+        values = [tables[label].get(domain, {}).get(metric, math.nan) for label in labels]
+        deltas = [v - values[0] for v in values[1:]]
+        rows.append([domain, *[f"{v:.1f}" for v in values], *[f"{d:+.1f}" for d in deltas]])
+    return tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True,
+                    colalign=["left"] + ["right"] * (len(headers) - 1))

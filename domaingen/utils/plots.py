@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from .files import atomic_write
 
-__all__ = ["bar_chart"]
+__all__ = ["bar_chart", "line_chart"]
 
 
 def bar_chart(
@@ -52,4 +52,17 @@ def bar_chart(
     ax.grid(axis="y", alpha=0.3)
     if n_series > 1:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))
+
+
+def line_chart(path: str, values: Sequence[float], xlabel: str, ylabel: str, title: str) -> None:
+    """Save one curve (e.g. a loss per iteration) as PNG, written atomically."""
+    fig = Figure(figsize=(6.0, 4.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(np.arange(1, len(values) + 1), [float(v) for v in values], linewidth=1.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))

@@ -1,4 +1,5 @@
 """Meta-architectures registered in Detectron2's META_ARCH_REGISTRY."""
+from .clip_gap_rcnn import ClipGapRCNN
 from .clip_rcnn import ClipRCNN
 
-__all__ = ["ClipRCNN"]
+__all__ = ["ClipGapRCNN", "ClipRCNN"]

@@ -1,4 +1,5 @@
 """Faster R-CNN (C4) built from a CLIP ResNet."""
+import torch
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import ImageList
 
@@ -12,11 +13,15 @@ class ClipRCNN(GeneralizedRCNN):
     statistics (RGB order, 0-255 scale).
     """
 
-    def preprocess_image(self, batched_inputs):
-        images = [self._move_to_current_device(x["image"]) for x in batched_inputs]
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [..., 3, H, W] in ``INPUT.FORMAT`` (0-255) -> CLIP-normalised RGB."""
+        images = self._move_to_current_device(images)
         if self.input_format == "BGR":
-            images = [x.flip(0) for x in images]
-        images = [(x - self.pixel_mean) / self.pixel_std for x in images]
+            images = images.flip(-3)
+        return (images - self.pixel_mean) / self.pixel_std
+
+    def preprocess_image(self, batched_inputs):
+        images = [self.normalize(x["image"]) for x in batched_inputs]
         return ImageList.from_tensors(
             images,
             self.backbone.size_divisibility,
