@@ -83,10 +83,44 @@ def add_selection_config(cfg: CN) -> None:
     cfg.TEST.SELECTION_METRIC = ""
 
 
+def add_classification_config(cfg: CN) -> None:
+    """CLIP image classifiers (ZS-CLIP, CoOp, CoCoOp; later AD-CLIP, SPG) and their data."""
+    cfg.MODEL.PROMPT = CN()
+    # Number of learned context vectors (CoOp paper: 16; SPG: 4).
+    cfg.MODEL.PROMPT.N_CTX = 4
+    # Initialise the context from these words' token embeddings ("" = random, std 0.02); their
+    # token count must equal N_CTX.
+    cfg.MODEL.PROMPT.CTX_INIT = "a photo of a"
+    # CoOp's class-specific context (CSC): one learned context per class instead of one shared.
+    cfg.MODEL.PROMPT.CLASS_SPECIFIC_CONTEXT = False
+    # Where the class name goes relative to the context: "end", "middle" or "front".
+    cfg.MODEL.PROMPT.CLASS_TOKEN_POSITION = "end"
+    # Hand-written prompt templates of the zero-shot classifier, one "{}" each.
+    cfg.MODEL.PROMPT.TEMPLATES = ["a photo of a {}."]
+    # CoCoOp meta-net hidden width = image feature dim // this ratio.
+    cfg.MODEL.PROMPT.META_NET_RATIO = 16
+    # Classification input: square side, and RandomResizedCrop's minimum area fraction.
+    cfg.INPUT.CLS_SIZE = 224
+    cfg.INPUT.CLS_MIN_SCALE = 0.08
+    # Images per batch at test time (Detectron2 evaluates detection one image at a time).
+    cfg.TEST.IMS_PER_BATCH = 1
+    # Training skips (counts and logs) images that fail to decode instead of stopping.
+    cfg.DATALOADER.SKIP_BAD_IMAGES = False
+    # Domain-generalization benchmark that fills DATASETS.TRAIN/VAL/TEST when set:
+    # a dataset key (pacs, vlcs, office_home, terra_incognita, domainnet, synthetic_domains),
+    # the target (multi_source: held-out domain) or source (single_source) domain.
+    cfg.DATASETS.DG_BENCHMARK = ""
+    cfg.DATASETS.DG_DOMAIN = ""
+    cfg.DATASETS.DG_PROTOCOL = "multi_source"
+    # Validation sets (source domains' val splits) for model selection.
+    cfg.DATASETS.VAL = ()
+
+
 def add_domaingen_config(cfg: CN) -> CN:
     """Add every domaingen key to a Detectron2 config (in place) and return it."""
     add_selection_config(cfg)
     add_clip_config(cfg)
     add_text_classifier_config(cfg)
     add_clip_gap_config(cfg)
+    add_classification_config(cfg)
     return cfg

@@ -6,11 +6,14 @@ from .launch import launch
 from .setup import setup
 from .trainer import Trainer
 
+# Models with nothing to train: running them means evaluating them.
+EVALUATE_ONLY = ("ZeroShotCLIPClassifier",)
+
 
 def main(args):
     """Train (or with ``--eval-only`` evaluate) the model the config describes."""
     cfg = setup(args)
-    if args.eval_only:
+    if args.eval_only or cfg.MODEL.META_ARCHITECTURE in EVALUATE_ONLY:
         model = Trainer.build_model(cfg)
         AtomicCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume)

@@ -9,6 +9,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from domaingen.config import add_domaingen_config
+from domaingen.data.datasets import dg_split_names
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,22 @@ def default_output_dir(config_file: str) -> str:
     return os.path.join("output", *parts[-2:])
 
 
+def apply_dg_benchmark(cfg) -> None:
+    """Fill the empty ones of DATASETS.TRAIN/VAL/TEST from DATASETS.DG_BENCHMARK/DG_DOMAIN/
+    DG_PROTOCOL (explicitly set lists, e.g. a command-line DATASETS.TEST, are kept)."""
+    d = cfg.DATASETS
+    if not d.DG_DOMAIN:
+        raise ConfigError(f"DATASETS.DG_BENCHMARK={d.DG_BENCHMARK!r} needs DATASETS.DG_DOMAIN "
+                          f"(the held-out target, or the source for single_source)")
+    try:
+        splits = dg_split_names(d.DG_BENCHMARK, d.DG_DOMAIN, d.DG_PROTOCOL)
+    except ValueError as e:
+        raise ConfigError(f"DATASETS.DG_*: {e}") from e
+    d.TRAIN = tuple(d.TRAIN) or tuple(splits["train"])
+    d.VAL = tuple(d.VAL) or tuple(splits["val"])
+    d.TEST = tuple(d.TEST) or tuple(splits["test"])
+
+
 def load_config(config_file: str, opts=()):
     """Detectron2's config + domaingen's keys, merged with ``config_file`` and ``opts``."""
     cfg = add_domaingen_config(get_cfg())
@@ -41,6 +58,8 @@ def load_config(config_file: str, opts=()):
         cfg.merge_from_list(list(opts))
     except (KeyError, ValueError, AssertionError, TypeError) as e:
         raise ConfigError(f"command-line overrides {list(opts)}: {e}") from e
+    if cfg.DATASETS.DG_BENCHMARK:
+        apply_dg_benchmark(cfg)
     if cfg.OUTPUT_DIR == D2_DEFAULT_OUTPUT_DIR:
         cfg.OUTPUT_DIR = default_output_dir(config_file)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():

@@ -2,18 +2,33 @@
 import logging
 import weakref
 
+from detectron2.data import (
+    DatasetCatalog,
+    MetadataCatalog,
+    build_detection_test_loader,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+)
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.engine.hooks import BestCheckpointer
+from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from domaingen.evaluation import DomainAPEvaluator, write_domain_tables
+from domaingen.data.mappers import ClassificationMapper
+from domaingen.evaluation import ClassificationEvaluator, DomainAPEvaluator, write_domain_tables
+from domaingen.modeling.meta_arch import ClipImageClassifier
 
 from .augmentation import SemanticAugmentationHook
 from .checkpoint import AtomicCheckpointer
 from .launch import create_ddp_model
 
 logger = logging.getLogger(__name__)
+
+
+def is_classifier(cfg) -> bool:
+    """Whether ``MODEL.META_ARCHITECTURE`` is one of the CLIP image classifiers."""
+    return issubclass(META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE), ClipImageClassifier)
 
 
 class Trainer(DefaultTrainer):
@@ -53,7 +68,28 @@ class Trainer(DefaultTrainer):
         return hooks
 
     @classmethod
+    def build_train_loader(cls, cfg):
+        if not is_classifier(cfg):
+            return super().build_train_loader(cfg)
+        dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
+        return build_detection_train_loader(
+            dataset=dataset, mapper=ClassificationMapper.from_cfg(cfg, is_train=True),
+            total_batch_size=cfg.SOLVER.IMS_PER_BATCH, aspect_ratio_grouping=False,
+            num_workers=cfg.DATALOADER.NUM_WORKERS)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        if not is_classifier(cfg):
+            return super().build_test_loader(cfg, dataset_name)
+        return build_detection_test_loader(
+            dataset=DatasetCatalog.get(dataset_name),
+            mapper=ClassificationMapper.from_cfg(cfg, is_train=False),
+            batch_size=cfg.TEST.IMS_PER_BATCH, num_workers=cfg.DATALOADER.NUM_WORKERS)
+
+    @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        if MetadataCatalog.get(dataset_name).get("evaluator_type", "") == "classification":
+            return ClassificationEvaluator(dataset_name, output_dir=output_folder)
         return DomainAPEvaluator(dataset_name, output_dir=output_folder)
 
     @classmethod
@@ -63,6 +99,7 @@ class Trainer(DefaultTrainer):
         if len(cfg.DATASETS.TEST) == 1:
             results = {cfg.DATASETS.TEST[0]: results}
         if comm.is_main_process() and results:
-            table = write_domain_tables(results, cfg.OUTPUT_DIR)
-            logger.info("Results per domain (AP50):\n" + table)
+            metric, task = ("top1", "accuracy") if is_classifier(cfg) else ("AP50", "bbox")
+            table = write_domain_tables(results, cfg.OUTPUT_DIR, metric_key=metric, task=task)
+            logger.info(f"Results per domain ({metric}):\n" + table)
         return results

@@ -29,9 +29,10 @@ def domain_results_table(
         task: task key inside each dataset's results.
 
     Returns:
-        ``(rows, columns)`` with ``columns = ["domain", *classes, "mAP"]``. Domains
-        are the datasets' metadata ``domain`` (default: dataset name); classes
-        follow ``thing_classes`` (or result order when metadata lacks them).
+        ``(rows, columns)`` with ``columns = ["domain", *classes, mean]``, ``mean``
+        being ``"mAP"`` for AP metrics and ``"mean"`` otherwise. Domains are the
+        datasets' metadata ``domain`` (default: dataset name); classes follow
+        ``thing_classes`` (or result order when metadata lacks them).
         Missing values are ``nan``.
     """
     prefix = metric_key + "-"
@@ -43,9 +44,9 @@ def domain_results_table(
         )
     classes: List[str] = []
     for name, metrics in datasets:
-        meta = MetadataCatalog.get(name)
-        found = list(meta.get("thing_classes", []))
-        found += [k[len(prefix):] for k in metrics if k.startswith(prefix)]
+        # Metadata classes win: other "<metric_key>-*" keys (e.g. per-domain accuracy) are no class.
+        found = list(MetadataCatalog.get(name).get("thing_classes", []))
+        found = found or [k[len(prefix):] for k in metrics if k.startswith(prefix)]
         for c in found:
             if c not in classes:
                 classes.append(c)
@@ -55,7 +56,12 @@ def domain_results_table(
         values = [metrics.get(prefix + c, math.nan) for c in classes]
         values.append(metrics.get(metric_key, math.nan))
         rows.append([domain] + [float(v) for v in values])
-    return rows, ["domain"] + classes + ["mAP"]
+    return rows, ["domain"] + classes + [_mean_column(metric_key)]
+
+
+def _mean_column(metric_key: str) -> str:
+    """Label of the mean column: ``"mAP"`` for AP metrics (``AP``, ``AP50``...), else ``"mean"``."""
+    return "mAP" if metric_key.startswith("AP") else "mean"
 
 
 def write_domain_tables(

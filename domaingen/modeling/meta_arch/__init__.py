@@ -1,5 +1,15 @@
 """Meta-architectures registered in Detectron2's META_ARCH_REGISTRY."""
+from .clip_classifiers import (
+    ClipImageClassifier,
+    CoCoOpClassifier,
+    CoOpClassifier,
+    ZeroShotCLIPClassifier,
+    classifier_class_names,
+)
 from .clip_gap_rcnn import ClipGapRCNN
 from .clip_rcnn import ClipRCNN
 
-__all__ = ["ClipGapRCNN", "ClipRCNN"]
+__all__ = [
+    "ClipGapRCNN", "ClipImageClassifier", "ClipRCNN", "CoCoOpClassifier", "CoOpClassifier",
+    "ZeroShotCLIPClassifier", "classifier_class_names",
+]

@@ -1,0 +1,67 @@
+"""Classification mapper: dataset dict -> ``{"image": CHW uint8, "label", "domain"}``.
+
+Detection uses Detectron2's DatasetMapper. Training images get a random resized crop and a
+horizontal flip (as CoOp/Dassl and the AD-CLIP/SPG authors); test images are resized (short
+side) and centre-cropped. CLIP normalisation happens in the model.
+"""
+import logging
+
+import torch
+from detectron2.data import detection_utils as utils
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import v2 as T
+
+logger = logging.getLogger(__name__)
+
+
+class ImageDecodeError(RuntimeError):
+    """An image file that cannot be read; the message names the file."""
+
+
+class ClassificationMapper:
+    """Maps ``{"file_name", "label", "domain", ...}`` to a fixed-size uint8 image tensor.
+
+    With ``skip_bad_images`` (training only) an unreadable image is counted, logged and skipped
+    (Detectron2's loader then draws another index); otherwise it raises naming the file.
+    """
+
+    def __init__(self, is_train: bool, size: int = 224, min_scale: float = 0.08,
+                 image_format: str = "BGR", skip_bad_images: bool = False):
+        bicubic = InterpolationMode.BICUBIC
+        if is_train:
+            self.transform = T.Compose([
+                T.RandomResizedCrop(size, scale=(min_scale, 1.0), interpolation=bicubic,
+                                    antialias=True),
+                T.RandomHorizontalFlip()])
+        else:
+            self.transform = T.Compose([T.Resize(size, interpolation=bicubic, antialias=True),
+                                        T.CenterCrop(size)])
+        self.image_format = image_format
+        self.skip_bad_images = skip_bad_images and is_train
+        self.skipped = 0
+
+    @classmethod
+    def from_cfg(cls, cfg, is_train: bool) -> "ClassificationMapper":
+        return cls(is_train, cfg.INPUT.CLS_SIZE, cfg.INPUT.CLS_MIN_SCALE, cfg.INPUT.FORMAT,
+                   cfg.DATALOADER.SKIP_BAD_IMAGES)
+
+    def __call__(self, dataset_dict: dict):
+        try:
+            image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
+        except Exception as e:
+            if not self.skip_bad_images:
+                raise ImageDecodeError(f"cannot read image {dataset_dict['file_name']}: {e}. "
+                                       f"Fix or remove it, or set DATALOADER.SKIP_BAD_IMAGES "
+                                       f"True to skip unreadable training images.") from e
+            self.skipped += 1
+            logger.warning(f"skipped unreadable image {dataset_dict['file_name']} ({e}); "
+                           f"{self.skipped} skipped so far in this worker")
+            return None
+        tensor = torch.from_numpy(image.copy()).permute(2, 0, 1).contiguous()
+        return {
+            "image": self.transform(tensor),
+            "label": dataset_dict["label"],
+            "domain": dataset_dict.get("domain", ""),
+            "file_name": dataset_dict["file_name"],
+            "image_id": dataset_dict.get("image_id", dataset_dict["file_name"]),
+        }

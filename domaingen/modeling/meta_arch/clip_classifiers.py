@@ -1,0 +1,183 @@
+"""CLIP image classifiers: zero-shot CLIP, CoOp and CoCoOp, on Detectron2's plumbing.
+
+They follow GeneralizedRCNN's contract: ``forward(list[dict])`` takes mapper outputs
+(``{"image": CHW uint8 in INPUT.FORMAT, "label", "domain"}``) and returns ``{"loss_cls"}`` in
+training and ``[{"logits"}]`` per image in eval. The CLIP towers are frozen (eval mode, no
+grad) and left out of checkpoints, which hold only what trains; they are rebuilt from
+``MODEL.CLIP``.
+"""
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.data import MetadataCatalog
+from detectron2.modeling import META_ARCH_REGISTRY
+from torch import nn
+
+from domaingen.clip import ClipTextEncoder, build_clip_from_cfg, encode_prompts
+
+from ..prompts import ContextPrompts
+
+FROZEN_PREFIXES = ("visual.", "text_encoder.")
+
+
+def classifier_class_names(cfg):
+    """Class names from the metadata of the first training (else test) dataset."""
+    names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
+    if not names:
+        raise ValueError("DATASETS.TRAIN and DATASETS.TEST are empty: the classifier takes its "
+                         "class names from the dataset metadata")
+    classes = MetadataCatalog.get(names[0]).get("thing_classes", None)
+    if not classes:
+        raise ValueError(f"dataset {names[0]!r} has no thing_classes in its metadata")
+    return list(classes)
+
+
+def _drop_frozen_clip(module, state_dict, prefix, local_metadata):
+    for key in [k for k in state_dict if k[len(prefix):].startswith(FROZEN_PREFIXES)]:
+        del state_dict[key]
+
+
+class ClipImageClassifier(nn.Module):
+    """Frozen CLIP image and text towers; subclasses define :meth:`class_logits`."""
+
+    @configurable
+    def __init__(self, *, clip_model: nn.Module, class_names, model_name: str, pixel_mean,
+                 pixel_std, input_format: str = "BGR"):
+        super().__init__()
+        self.model_name = model_name
+        self.class_names = list(class_names)
+        self.input_format = input_format
+        self.visual = clip_model.visual
+        self.text_encoder = ClipTextEncoder(clip_model)
+        for p in list(self.visual.parameters()) + list(self.text_encoder.parameters()):
+            p.requires_grad_(False)
+        self.register_buffer("logit_scale", clip_model.logit_scale.detach().exp().clone(),
+                             persistent=False)
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        self._register_state_dict_hook(_drop_frozen_clip)
+
+    @classmethod
+    def from_config(cls, cfg):
+        return {
+            "clip_model": build_clip_from_cfg(cfg),
+            "class_names": classifier_class_names(cfg),
+            "model_name": cfg.MODEL.CLIP.NAME,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "input_format": cfg.INPUT.FORMAT,
+        }
+
+    @property
+    def device(self):
+        return self.pixel_mean.device
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.visual.eval()
+        self.text_encoder.eval()
+        return self
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] in ``INPUT.FORMAT`` (0-255) -> CLIP-normalised RGB."""
+        images = images.to(self.device, torch.float32)
+        if self.input_format == "BGR":
+            images = images.flip(-3)
+        return (images - self.pixel_mean) / self.pixel_std
+
+    @torch.no_grad()
+    def image_features(self, batched_inputs) -> torch.Tensor:
+        """L2-normalised CLIP image embeddings [B, D] (no grad: the tower is frozen)."""
+        images = self.normalize(torch.stack([x["image"] for x in batched_inputs]))
+        return F.normalize(self.visual(images).float(), dim=-1)
+
+    def class_logits(self, image_features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, batched_inputs):
+        logits = self.class_logits(self.image_features(batched_inputs))
+        if self.training:
+            labels = torch.as_tensor([x["label"] for x in batched_inputs], device=logits.device)
+            return {"loss_cls": F.cross_entropy(logits, labels)}
+        return [{"logits": row} for row in logits]
+
+
+@META_ARCH_REGISTRY.register()
+class ZeroShotCLIPClassifier(ClipImageClassifier):
+    """CLIP with hand-written prompts (``MODEL.PROMPT.TEMPLATES``); nothing trains."""
+
+    @configurable
+    def __init__(self, *, templates, **kwargs):
+        super().__init__(**kwargs)
+        names = [c.replace("_", " ") for c in self.class_names]  # folder names: Alarm_Clock
+        text = encode_prompts(kwargs["clip_model"], self.model_name, names, templates)
+        self.register_buffer("text_features", text, persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg):
+        return {**super().from_config(cfg), "templates": list(cfg.MODEL.PROMPT.TEMPLATES)}
+
+    def class_logits(self, image_features):
+        return self.logit_scale * image_features @ self.text_features.t()
+
+
+class _ContextClassifier(ClipImageClassifier):
+    """Shared construction of the learned-context classifiers."""
+
+    @configurable
+    def __init__(self, *, n_ctx: int, ctx_init: str, class_token_position: str,
+                 class_specific: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.prompts = ContextPrompts(kwargs["clip_model"], self.model_name, self.class_names,
+                                      n_ctx, ctx_init, class_token_position, class_specific)
+
+    @classmethod
+    def from_config(cls, cfg):
+        p = cfg.MODEL.PROMPT
+        return {**super().from_config(cfg), "n_ctx": p.N_CTX, "ctx_init": p.CTX_INIT,
+                "class_token_position": p.CLASS_TOKEN_POSITION,
+                "class_specific": p.CLASS_SPECIFIC_CONTEXT}
+
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Normalised text features of prompt embeddings [..., K, L, W] -> [..., K, D]."""
+        lead = tokens.shape[:-2]
+        eot = self.prompts.eot_positions.repeat(tokens[..., 0, 0].numel() // tokens.shape[-3])
+        feats = self.text_encoder(token_embeddings=tokens.reshape(-1, *tokens.shape[-2:]),
+                                  eot_positions=eot)
+        return F.normalize(feats.float(), dim=-1).view(*lead, -1)
+
+
+@META_ARCH_REGISTRY.register()
+class CoOpClassifier(_ContextClassifier):
+    """CoOp: one learned context shared by all classes and images."""
+
+    def class_logits(self, image_features):
+        text = self.encode(self.prompts.assemble(self.prompts.ctx))
+        return self.logit_scale * image_features @ text.t()
+
+
+@META_ARCH_REGISTRY.register()
+class CoCoOpClassifier(_ContextClassifier):
+    """CoCoOp: the context is shifted per image by a meta-net of the image feature, so the text
+    encoder runs for every (image, class) pair."""
+
+    @configurable
+    def __init__(self, *, meta_net_ratio: int = 16, **kwargs):
+        if kwargs.get("class_specific"):
+            raise ValueError("CoCoOp shifts one shared context per image: "
+                             "MODEL.PROMPT.CLASS_SPECIFIC_CONTEXT must be False")
+        super().__init__(**kwargs)
+        dim = kwargs["clip_model"].visual.output_dim
+        hidden = max(dim // meta_net_ratio, 1)
+        width = self.prompts.ctx.shape[-1]
+        self.meta_net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True),
+                                      nn.Linear(hidden, width))
+
+    @classmethod
+    def from_config(cls, cfg):
+        return {**super().from_config(cfg), "meta_net_ratio": cfg.MODEL.PROMPT.META_NET_RATIO}
+
+    def class_logits(self, image_features):
+        ctx = self.prompts.ctx + self.meta_net(image_features)[:, None]
+        text = self.encode(self.prompts.assemble(ctx))  # [B, K, D]
+        return self.logit_scale * torch.einsum("bd,bkd->bk", image_features, text)

@@ -1,0 +1,97 @@
+"""Classification on the shared plumbing: DG splits in configs, mapper, train/eval via train_net."""
+import os
+
+import pytest
+import torch
+from detectron2.engine import default_argument_parser
+from detectron2.modeling import build_model
+
+from domaingen.data.mappers import ClassificationMapper, ImageDecodeError
+from domaingen.data.synthetic.domains import generate_domains
+from domaingen.engine import ConfigError, Trainer, load_config
+from domaingen.engine.cli import main
+
+REPO = os.path.join(os.path.dirname(__file__), "..")
+QUICK = os.path.join(REPO, "configs", "quick")
+
+
+@pytest.fixture(scope="module")
+def synthetic_domains():
+    generate_domains(os.environ["DETECTRON2_DATASETS"], seed=0, num_per_class=6)
+
+
+def test_dg_benchmark_fills_the_dataset_lists():
+    cfg = load_config(os.path.join(REPO, "configs", "classification", "pacs", "coop_ViT-B-16.yaml"))
+    assert cfg.DATASETS.TRAIN == ("pacs_art_painting_train", "pacs_cartoon_train", "pacs_photo_train")
+    assert cfg.DATASETS.VAL == ("pacs_art_painting_val", "pacs_cartoon_val", "pacs_photo_val")
+    assert cfg.DATASETS.TEST == ("pacs_sketch_test",)
+    single = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+                         ["DATASETS.DG_PROTOCOL", "single_source", "DATASETS.DG_DOMAIN", "photo"])
+    assert single.DATASETS.TRAIN == ("synthetic_domains_photo_train",)
+    assert "synthetic_domains_photo_test" not in single.DATASETS.TEST
+    kept = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+                       ["DATASETS.TEST", "('synthetic_domains_photo_val',)"])
+    assert kept.DATASETS.TEST == ("synthetic_domains_photo_val",)
+
+
+def test_dg_benchmark_errors_name_the_key():
+    with pytest.raises(ConfigError, match="DATASETS.DG_"):
+        load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+                    ["DATASETS.DG_DOMAIN", "underwater"])
+
+
+def test_mapper_names_an_undecodable_image_or_skips_it(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    record = {"file_name": str(bad), "label": 0, "domain": "photo"}
+    with pytest.raises(ImageDecodeError, match="broken.jpg.*SKIP_BAD_IMAGES"):
+        ClassificationMapper(is_train=False)(record)
+    skipping = ClassificationMapper(is_train=True, skip_bad_images=True)
+    assert skipping(record) is None and skipping.skipped == 1
+
+
+def test_mapper_output(synthetic_domains):
+    cfg = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"))
+    record = Trainer.build_test_loader(cfg, "synthetic_domains_sketch_test").dataset[0]
+    out = ClassificationMapper.from_cfg(cfg, is_train=True)(record)
+    assert out["image"].shape == (3, 224, 224) and out["image"].dtype == torch.uint8
+    assert out["domain"] == "sketch" and out["label"] == record["label"]
+
+
+def test_class_specific_context():
+    cfg = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+                      ["MODEL.PROMPT.CLASS_SPECIFIC_CONTEXT", "True"])
+    prompts = build_model(cfg).prompts
+    assert prompts.ctx.shape[:2] == (5, 4)
+    with torch.no_grad():
+        prompts.ctx[2].fill_(7.0)
+    tokens = prompts.assemble(prompts.ctx)
+    assert torch.all(tokens[2, 1:5] == 7.0) and not torch.any(tokens[1, 1:5] == 7.0)
+
+
+def test_zero_shot_runs_as_evaluation(synthetic_domains, tmp_path):
+    args = default_argument_parser().parse_args([
+        "--config-file", os.path.join(QUICK, "synthetic_domains_zsclip.yaml"),
+        "OUTPUT_DIR", str(tmp_path)])
+    results = main(args)
+    accuracy = results["synthetic_domains_sketch_test"]["accuracy"]
+    assert 0.0 <= accuracy["top1"] <= 100.0 and "top1-sketch" in accuracy
+    assert "| sketch " in (tmp_path / "results.md").read_text()
+
+
+def test_coop_trains_only_the_context_and_eval_only_reproduces(synthetic_domains, tmp_path):
+    cfg = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+                      ["SOLVER.MAX_ITER", "4", "OUTPUT_DIR", str(tmp_path)])
+    trainer = Trainer(cfg)
+    before = trainer.model.prompts.ctx.detach().clone()
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    assert not torch.equal(before, trainer.model.prompts.ctx.detach())
+    saved = torch.load(tmp_path / "model_final.pth", weights_only=True)["model"]
+    assert list(saved) == ["prompts.ctx"]  # the frozen CLIP is not in the checkpoint
+    expected = Trainer.test(cfg, trainer.model)
+    args = default_argument_parser().parse_args([
+        "--config-file", os.path.join(QUICK, "synthetic_domains_coop.yaml"), "--eval-only",
+        "MODEL.WEIGHTS", str(tmp_path / "model_final.pth"), "OUTPUT_DIR", str(tmp_path / "eval")])
+    name = "synthetic_domains_sketch_test"
+    assert main(args)[name]["accuracy"]["top1"] == expected[name]["accuracy"]["top1"]
