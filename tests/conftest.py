@@ -29,3 +29,37 @@ def synthetic_weather():
     root = os.path.join(os.environ["DETECTRON2_DATASETS"], "synthetic_diverse_weather")
     generate_diverse_weather(root, seed=0, num_train=24, num_test=8, num_target=6)
     return root
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_on_cpu(worker, args, nprocs=2):
+    """Run ``worker(*args)`` in ``nprocs`` gloo processes through Detectron2's ``launch``.
+
+    The free port is chosen before the processes bind it, so another program can take it in
+    between: one retry on a fresh port keeps that race from failing a test; a real failure
+    fails twice.
+    """
+    from detectron2.engine import launch
+
+    previous = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # spawned ranks use GLOO on CPU
+    try:
+        for attempt in range(2):
+            try:
+                return launch(worker, nprocs, dist_url=f"tcp://127.0.0.1:{_free_port()}",
+                              args=args)
+            except Exception:
+                if attempt:
+                    raise
+    finally:
+        if previous is None:
+            del os.environ["CUDA_VISIBLE_DEVICES"]
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = previous

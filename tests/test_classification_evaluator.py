@@ -4,16 +4,15 @@ import csv
 import logging
 import math
 import pickle
-import socket
 import uuid
 
 import pytest
 import torch
 
 from detectron2.data import MetadataCatalog
-from detectron2.engine import launch
 from detectron2.utils import comm
 
+from conftest import launch_on_cpu
 from domaingen.evaluation import ClassificationEvaluator, domain_results_table, write_domain_tables
 
 CLASSES = ["dog", "cat", "horse"]
@@ -143,22 +142,12 @@ def _distributed_worker(name, out_path):
         assert results == {}
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_distributed_gather_matches_single_process(tmp_path, monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # spawned ranks use GLOO on CPU
     name = f"domaingen_test_cls_dist_{uuid.uuid4().hex}"
     out_path = str(tmp_path / "rank0.pkl")
-    launch(
-        _distributed_worker,
-        num_gpus_per_machine=2,
-        dist_url=f"tcp://127.0.0.1:{_free_port()}",
-        args=(name, out_path),
-    )
+    launch_on_cpu(_distributed_worker, (name, out_path))
     with open(out_path, "rb") as f:
         distributed = pickle.load(f)
 

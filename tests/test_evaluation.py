@@ -4,7 +4,6 @@ import csv
 import math
 import os
 import pickle
-import socket
 import uuid
 
 import numpy as np
@@ -12,10 +11,10 @@ import pytest
 import torch
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.engine import launch
 from detectron2.structures import Boxes, BoxMode, Instances
 from detectron2.utils import comm
 
+from conftest import launch_on_cpu
 from domaingen.evaluation import (
     DomainAPEvaluator,
     average_precision,
@@ -230,22 +229,12 @@ def _distributed_worker(name, out_path):
         assert results == {}
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_evaluator_distributed_gather(tmp_path, monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # spawned ranks use GLOO on CPU
     name = f"domaingen_test_dist_{uuid.uuid4().hex}"
     out_path = str(tmp_path / "rank0.pkl")
-    launch(
-        _distributed_worker,
-        num_gpus_per_machine=2,
-        dist_url=f"tcp://127.0.0.1:{_free_port()}",
-        args=(name, out_path),
-    )
+    launch_on_cpu(_distributed_worker, (name, out_path))
     with open(out_path, "rb") as f:
         distributed = pickle.load(f)
 

@@ -10,8 +10,8 @@ from tabulate import tabulate
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import BoxMode
-from detectron2.utils import comm
 
+from .gather import gather_on_main
 from .voc_ap import average_precision
 
 __all__ = ["DomainAPEvaluator"]
@@ -60,13 +60,9 @@ class DomainAPEvaluator(DatasetEvaluator):
             )
 
     def evaluate(self):
-        predictions = self._predictions
-        if self._distributed:
-            comm.synchronize()
-            gathered = comm.gather(predictions, dst=0)
-            if not comm.is_main_process():
-                return {}
-            predictions = [p for per_rank in gathered for p in per_rank]
+        predictions = gather_on_main(self._predictions, self._distributed)
+        if predictions is None:
+            return {}
         if not predictions:
             logger.warning("DomainAPEvaluator on %s received no predictions.", self._dataset_name)
 

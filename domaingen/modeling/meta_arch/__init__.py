@@ -4,12 +4,11 @@ from .clip_classifiers import (
     CoCoOpClassifier,
     CoOpClassifier,
     ZeroShotCLIPClassifier,
-    classifier_class_names,
 )
 from .clip_gap_rcnn import ClipGapRCNN
 from .clip_rcnn import ClipRCNN
 
 __all__ = [
     "ClipGapRCNN", "ClipImageClassifier", "ClipRCNN", "CoCoOpClassifier", "CoOpClassifier",
-    "ZeroShotCLIPClassifier", "classifier_class_names",
+    "ZeroShotCLIPClassifier",
 ]

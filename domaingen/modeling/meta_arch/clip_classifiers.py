@@ -9,27 +9,15 @@ grad) and left out of checkpoints, which hold only what trains; they are rebuilt
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY
 from torch import nn
 
 from domaingen.clip import ClipTextEncoder, build_clip_from_cfg, encode_prompts
+from domaingen.data.metadata import class_names_from_cfg
 
 from ..prompts import ContextPrompts
 
 FROZEN_PREFIXES = ("visual.", "text_encoder.")
-
-
-def classifier_class_names(cfg):
-    """Class names from the metadata of the first training (else test) dataset."""
-    names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
-    if not names:
-        raise ValueError("DATASETS.TRAIN and DATASETS.TEST are empty: the classifier takes its "
-                         "class names from the dataset metadata")
-    classes = MetadataCatalog.get(names[0]).get("thing_classes", None)
-    if not classes:
-        raise ValueError(f"dataset {names[0]!r} has no thing_classes in its metadata")
-    return list(classes)
 
 
 def _drop_frozen_clip(module, state_dict, prefix, local_metadata):
@@ -61,7 +49,7 @@ class ClipImageClassifier(nn.Module):
     def from_config(cls, cfg):
         return {
             "clip_model": build_clip_from_cfg(cfg),
-            "class_names": classifier_class_names(cfg),
+            "class_names": class_names_from_cfg(cfg),
             "model_name": cfg.MODEL.CLIP.NAME,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,

@@ -2,7 +2,6 @@
 import logging
 
 from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import ROI_HEADS_REGISTRY
 from detectron2.modeling.poolers import ROIPooler
@@ -10,6 +9,7 @@ from detectron2.modeling.roi_heads import Res5ROIHeads
 from torch import nn
 
 from domaingen.clip import build_clip_from_cfg, encode_prompts
+from domaingen.data.metadata import class_names_from_cfg
 
 from ..backbone import freeze_batchnorm
 from .text_classifier import TextEmbeddingClassifier
@@ -18,18 +18,13 @@ logger = logging.getLogger(__name__)
 
 
 def detector_class_names(cfg):
-    """Class names of the training set (else the first test set), checked against NUM_CLASSES."""
-    names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
-    if not names:
-        raise ValueError("DATASETS.TRAIN and DATASETS.TEST are empty: the text classifier takes "
-                         "its class names from the dataset metadata")
-    classes = MetadataCatalog.get(names[0]).get("thing_classes", None)
-    if not classes:
-        raise ValueError(f"dataset {names[0]!r} has no thing_classes in its metadata")
+    """The training set's class names, checked against ``MODEL.ROI_HEADS.NUM_CLASSES``."""
+    classes = class_names_from_cfg(cfg)
     if len(classes) != cfg.MODEL.ROI_HEADS.NUM_CLASSES:
+        dataset = (list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST))[0]
         raise ValueError(f"MODEL.ROI_HEADS.NUM_CLASSES={cfg.MODEL.ROI_HEADS.NUM_CLASSES} but "
-                         f"dataset {names[0]!r} has {len(classes)} classes: {classes}")
-    return list(classes)
+                         f"dataset {dataset!r} has {len(classes)} classes: {classes}")
+    return classes
 
 
 @ROI_HEADS_REGISTRY.register()
