@@ -63,3 +63,15 @@ def launch_on_cpu(worker, args, nprocs=2):
             del os.environ["CUDA_VISIBLE_DEVICES"]
         else:
             os.environ["CUDA_VISIBLE_DEVICES"] = previous
+
+
+@pytest.fixture(scope="session")
+def standin_clip():
+    """Path of the contrastively trained tiny-ViT stand-in for pretrained CLIP weights (kept in
+    the temp dir between runs: same model, steps and seed give the same file)."""
+    from domaingen.clip.standin import train_standin_clip
+
+    path = os.path.join(tempfile.gettempdir(), "domaingen-test-cache", "standin-tiny-ViT-200.pt")
+    if not os.path.exists(path):
+        train_standin_clip("domaingen-tiny-ViT", path, steps=200)
+    return path

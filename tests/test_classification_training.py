@@ -11,6 +11,8 @@ from domaingen.data.synthetic.domains import generate_domains
 from domaingen.engine import ConfigError, Trainer, load_config
 from domaingen.engine.cli import main
 
+from conftest import launch_on_cpu
+
 REPO = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(REPO, "configs", "quick")
 
@@ -95,3 +97,49 @@ def test_coop_trains_only_the_context_and_eval_only_reproduces(synthetic_domains
         "MODEL.WEIGHTS", str(tmp_path / "model_final.pth"), "OUTPUT_DIR", str(tmp_path / "eval")])
     name = "synthetic_domains_sketch_test"
     assert main(args)[name]["accuracy"]["top1"] == expected[name]["accuracy"]["top1"]
+
+
+def test_short_coop_run_on_standin_clip_beats_its_start_and_chance(synthetic_domains, standin_clip,
+                                                                  tmp_path):
+    val = "('synthetic_domains_photo_val','synthetic_domains_cartoon_val','synthetic_domains_painting_val')"
+    cfg = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"), [
+        "MODEL.CLIP.WEIGHTS", standin_clip, "MODEL.PROMPT.CTX_INIT", "", "SOLVER.BASE_LR", "0.002",
+        "DATASETS.TEST", val, "OUTPUT_DIR", str(tmp_path)])
+    trainer = Trainer(cfg)
+
+    def top1():
+        results = Trainer.test(cfg, trainer.model)
+        return sum(r["accuracy"]["top1"] for r in results.values()) / len(results)
+
+    before = top1()
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    after = top1()
+    losses = [v for v, _ in trainer.storage.history("total_loss").values()]
+    assert sum(losses[-10:]) < sum(losses[:10])
+    assert after >= before + 10 and after >= 60  # chance: 20 (5 classes)
+
+
+def _ddp_coop_worker(config, out_dir):
+    from detectron2.utils import comm
+
+    cfg = load_config(config, ["SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "8",
+                               "OUTPUT_DIR", out_dir])
+    trainer = Trainer(cfg)
+    ddp = trainer.model
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    model = ddp.module
+    trained = [n for n, p in ddp.named_parameters() if p.requires_grad]
+    torch.save({"ctx": model.prompts.ctx.detach(), "trained": trained},
+               os.path.join(out_dir, f"rank{comm.get_rank()}.pt"))
+
+
+def test_two_process_coop_syncs_only_the_context(synthetic_domains, tmp_path):
+    initial = build_model(load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml")))
+    launch_on_cpu(_ddp_coop_worker, (os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+                                      str(tmp_path)))
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert ranks[0]["trained"] == ["module.prompts.ctx"]
+    assert torch.equal(ranks[0]["ctx"], ranks[1]["ctx"])
+    assert not torch.equal(ranks[0]["ctx"], initial.prompts.ctx.detach())
