@@ -52,7 +52,7 @@ def _load_pool(num_per_class: int, size: int):
     return (pixels - mean) / std, captions
 
 
-def train_standin_clip(model_name: str, output: str, *, steps: int = 300, batch_size: int = 64,
+def train_standin_clip(model_name: str, output: str, *, steps: int = 200, batch_size: int = 64,
                        lr: float = 2e-3, num_per_class: int = 24, seed: int = 0) -> dict:
     """Contrastively train a random-init ``model_name`` on the synthetic pool; save to ``output``.
 
@@ -103,7 +103,7 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="domaingen-tiny-ViT")
     p.add_argument("--output", required=True)
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="retrain even if OUTPUT exists")
     args = p.parse_args(argv)
