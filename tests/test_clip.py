@@ -432,6 +432,11 @@ def test_text_encoder_matches_encode_text(source_models, tokenizer, name):
     with torch.no_grad():
         single = encoder(ids[:1])
     assert (single - expected[:1]).abs().max() <= 1e-5
+    # The naive reference path pads truncated embeddings back to 77 tokens: same features.
+    short = model.token_embedding(ids)[:, : int(eot.max()) + 1]
+    with torch.no_grad():
+        naive = encoder(token_embeddings=short, eot_positions=eot, truncate=False)
+    assert (naive - expected).abs().max() <= 1e-5
 
 
 @pytest.mark.parametrize("name", [RN, VIT])

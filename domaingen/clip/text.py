@@ -48,9 +48,11 @@ class ClipTextEncoder(nn.Module):
 
     def forward(self, token_ids: Optional[torch.Tensor] = None, *,
                 token_embeddings: Optional[torch.Tensor] = None,
-                eot_positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+                eot_positions: Optional[torch.Tensor] = None,
+                truncate: bool = True) -> torch.Tensor:
         """Encode ``token_ids`` [N, L], or ``token_embeddings`` [N, L, W] with ``eot_positions``
-        [N]; returns the (unnormalised) text features [N, D]."""
+        [N]; returns the (unnormalised) text features [N, D]. ``truncate=False`` is the naive
+        reference path: the sequence padded (with the padding token) to the full context length."""
         if token_embeddings is None:
             if token_ids is None:
                 raise ValueError("ClipTextEncoder needs token_ids or token_embeddings")
@@ -59,6 +61,11 @@ class ClipTextEncoder(nn.Module):
         elif eot_positions is None:
             raise ValueError("token_embeddings need their eot_positions")
         length = int(eot_positions.max()) + 1
+        if not truncate:
+            length = self.positional_embedding.shape[0]
+            pad = self.token_embedding.weight[0].expand(
+                token_embeddings.shape[0], length - token_embeddings.shape[1], -1)
+            token_embeddings = torch.cat([token_embeddings, pad.to(token_embeddings.dtype)], 1)
         cast_dtype = self.transformer.get_cast_dtype()
         x = token_embeddings[:, :length].to(cast_dtype)
         x = x + self.positional_embedding[:length].to(cast_dtype)
