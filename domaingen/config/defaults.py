@@ -114,6 +114,33 @@ def add_classification_config(cfg: CN) -> None:
     cfg.DATASETS.DG_PROTOCOL = "multi_source"
     # Validation sets (source domains' val splits) for model selection.
     cfg.DATASETS.VAL = ()
+    # Schedules in epochs of DATASETS.TRAIN (0 = off): the Trainer sets SOLVER.MAX_ITER and
+    # SOLVER.WARMUP_ITERS from these, and then reads TEST.EVAL_PERIOD and
+    # SOLVER.CHECKPOINT_PERIOD in epochs too.
+    cfg.SOLVER.EPOCHS = 0
+    cfg.SOLVER.WARMUP_EPOCHS = 0
+
+
+def add_spg_config(cfg: CN) -> None:
+    """``MODEL.SPG``: SPG's conditional GAN (stage II). Defaults are what the authors ran."""
+    cfg.MODEL.SPG = CN()
+    # Stage I domain prompt label files, one per source domain (tools/spg_pipeline.py fills it).
+    cfg.MODEL.SPG.DOMAIN_PROMPTS = []
+    cfg.MODEL.SPG.LATENT_DIM = 100
+    # Generator BatchNorm eps: the authors' BatchNorm1d(out, 0.8) sets eps (not momentum) to 0.8.
+    cfg.MODEL.SPG.BN_EPS = 0.8
+    cfg.MODEL.SPG.DROPOUT = 0.4
+    # Evaluation noise seeded per image from this and its file name; -1 = unseeded.
+    cfg.MODEL.SPG.EVAL_NOISE_SEED = 0
+    # Per-parameter gradient-norm limits (the authors' command-line defaults, which overrode
+    # their YAML): generator weights / biases / output-layer bias; discriminator weights /
+    # biases / first and last layer.
+    cfg.MODEL.SPG.CLIP_G_WEIGHT = 5e-3
+    cfg.MODEL.SPG.CLIP_G_BIAS = 5e-8
+    cfg.MODEL.SPG.CLIP_G_LAST_BIAS = 1.0
+    cfg.MODEL.SPG.CLIP_D_WEIGHT = 5e-2
+    cfg.MODEL.SPG.CLIP_D_BIAS = 5e-1
+    cfg.MODEL.SPG.CLIP_D_FIRST_LAST = 5.0
 
 
 def add_domaingen_config(cfg: CN) -> CN:
@@ -123,4 +150,5 @@ def add_domaingen_config(cfg: CN) -> CN:
     add_text_classifier_config(cfg)
     add_clip_gap_config(cfg)
     add_classification_config(cfg)
+    add_spg_config(cfg)
     return cfg

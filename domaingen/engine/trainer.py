@@ -1,5 +1,7 @@
 """The one Trainer every domaingen method runs on."""
 import logging
+import math
+import os
 import weakref
 
 from detectron2.data import (
@@ -10,18 +12,21 @@ from detectron2.data import (
     get_detection_dataset_dicts,
 )
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
-from detectron2.engine.hooks import BestCheckpointer
+from detectron2.engine.hooks import BestCheckpointer, EvalHook
+from detectron2.evaluation import inference_on_dataset
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from domaingen.data.mappers import ClassificationMapper
+from domaingen.data.samplers import ResumableTrainingSampler
 from domaingen.evaluation import ClassificationEvaluator, DomainAPEvaluator, write_domain_tables
-from domaingen.modeling.meta_arch import ClipImageClassifier
+from domaingen.modeling.meta_arch import ClipImageClassifier, SPGClassifier
 
 from .augmentation import SemanticAugmentationHook
 from .checkpoint import AtomicCheckpointer
 from .launch import create_ddp_model
+from .spg import SPGTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +34,22 @@ logger = logging.getLogger(__name__)
 def is_classifier(cfg) -> bool:
     """Whether ``MODEL.META_ARCHITECTURE`` is one of the CLIP image classifiers."""
     return issubclass(META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE), ClipImageClassifier)
+
+
+def epochs_to_iterations(cfg):
+    """A copy of ``cfg`` whose epoch-based schedule (``SOLVER.EPOCHS``) is set in iterations."""
+    size = len(get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False))
+    per_epoch = math.ceil(size / cfg.SOLVER.IMS_PER_BATCH)
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.SOLVER.MAX_ITER = cfg.SOLVER.EPOCHS * per_epoch
+    cfg.SOLVER.WARMUP_ITERS = cfg.SOLVER.WARMUP_EPOCHS * per_epoch
+    cfg.SOLVER.CHECKPOINT_PERIOD *= per_epoch
+    cfg.TEST.EVAL_PERIOD *= per_epoch
+    cfg.freeze()
+    logger.info(f"{cfg.SOLVER.EPOCHS} epochs of {size} images at batch {cfg.SOLVER.IMS_PER_BATCH}: "
+                f"{cfg.SOLVER.MAX_ITER} iterations ({per_epoch} per epoch)")
+    return cfg
 
 
 class Trainer(DefaultTrainer):
@@ -40,12 +61,21 @@ class Trainer(DefaultTrainer):
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        if cfg.SOLVER.EPOCHS > 0:
+            cfg = epochs_to_iterations(cfg)
         model = self.build_model(cfg)
-        optimizer = self.build_optimizer(cfg, model)
-        data_loader = self.build_train_loader(cfg)
-        model = create_ddp_model(model, broadcast_buffers=False)
-        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
-            model, data_loader, optimizer)
+        loaders = [self.build_train_loader(cfg)]
+        if isinstance(model, SPGClassifier):  # GAN: its own run step, a second data stream
+            loaders.append(self.build_train_loader(cfg, seed_offset=1))
+            self._trainer = SPGTrainer.from_config(cfg, model, *loaders)
+            optimizer = self._trainer.optimizer
+        else:
+            optimizer = self.build_optimizer(cfg, model)
+            model = create_ddp_model(model, broadcast_buffers=False)
+            self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
+                model, loaders[0], optimizer)
+        self._samplers = [loader.resumable_sampler for loader in loaders
+                          if hasattr(loader, "resumable_sampler")]
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
@@ -58,6 +88,12 @@ class Trainer(DefaultTrainer):
         if self.cfg.MODEL.META_ARCHITECTURE == "ClipGapRCNN":
             # Before the LR scheduler and checkpointer hooks see the first iteration.
             hooks.insert(0, SemanticAugmentationHook())
+        if self.cfg.DATASETS.VAL:
+            # Periodic evaluation on the validation sets (the DG protocol's model selection);
+            # the test sets are evaluated once, after training, with the selected weights.
+            index = next(i for i, h in enumerate(hooks) if isinstance(h, EvalHook))
+            hooks[index] = EvalHook(self.cfg.TEST.EVAL_PERIOD, lambda: self.validate(self.cfg,
+                                                                                     self.model))
         metric = self.cfg.TEST.SELECTION_METRIC
         if metric and comm.is_main_process():
             if self.cfg.TEST.EVAL_PERIOD <= 0:
@@ -67,15 +103,53 @@ class Trainer(DefaultTrainer):
                                           mode="max"))
         return hooks
 
+    def resume_or_load(self, resume=True):
+        """Detectron2's resume, and the classification data streams restarted at the resumed
+        iteration (``--resume`` then continues the same batches)."""
+        super().resume_or_load(resume=resume)
+        for sampler in self._samplers:
+            sampler.start = self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH
+
+    def train(self):
+        """Train; with ``DATASETS.VAL``, then evaluate the test sets with the weights selected
+        on validation (``model_best.pth`` when ``TEST.SELECTION_METRIC`` is set, else the last)."""
+        results = super().train()
+        if not self.cfg.DATASETS.VAL:
+            return results
+        comm.synchronize()
+        best = os.path.join(self.cfg.OUTPUT_DIR, "model_best.pth")
+        if self.cfg.TEST.SELECTION_METRIC and os.path.isfile(best):
+            logger.info(f"Testing the weights selected on validation: {best}")
+            AtomicCheckpointer(self.model, self.cfg.OUTPUT_DIR).load(best, checkpointables=[])
+        self._last_eval_results = self.test(self.cfg, self.model)
+        return self._last_eval_results
+
     @classmethod
-    def build_train_loader(cls, cfg):
+    def validate(cls, cfg, model):
+        """Top-1 on all ``DATASETS.VAL`` sets pooled: ``{"val": {"top1", "top1-<domain>"...}}``
+        (flattened into the event storage as ``val/top1``, the key TEST.SELECTION_METRIC names)."""
+        dataset = [d for name in cfg.DATASETS.VAL for d in DatasetCatalog.get(name)]
+        loader = build_detection_test_loader(
+            dataset=dataset, mapper=ClassificationMapper.from_cfg(cfg, is_train=False),
+            batch_size=cfg.TEST.IMS_PER_BATCH, num_workers=cfg.DATALOADER.NUM_WORKERS)
+        results = inference_on_dataset(model, loader, ClassificationEvaluator(cfg.DATASETS.VAL[0]))
+        return {"val": results["accuracy"]} if results else {}
+
+    @classmethod
+    def build_train_loader(cls, cfg, seed_offset: int = 0):
+        """Detection: Detectron2's loader. Classification: a loader over ``DATASETS.TRAIN`` whose
+        resumable index stream is shuffled with ``SEED + seed_offset`` (random if SEED < 0)."""
         if not is_classifier(cfg):
             return super().build_train_loader(cfg)
         dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
-        return build_detection_train_loader(
+        seed = cfg.SEED + seed_offset if cfg.SEED >= 0 else None
+        sampler = ResumableTrainingSampler(len(dataset), seed=seed)
+        loader = build_detection_train_loader(
             dataset=dataset, mapper=ClassificationMapper.from_cfg(cfg, is_train=True),
-            total_batch_size=cfg.SOLVER.IMS_PER_BATCH, aspect_ratio_grouping=False,
-            num_workers=cfg.DATALOADER.NUM_WORKERS)
+            sampler=sampler, total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
+            aspect_ratio_grouping=False, num_workers=cfg.DATALOADER.NUM_WORKERS)
+        loader.resumable_sampler = sampler
+        return loader
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):

@@ -1,2 +1,2 @@
 """Models; importing this module registers them with Detectron2's registries."""
-from . import augmentation, backbone, meta_arch, prompts, roi_heads  # noqa: F401
+from . import augmentation, backbone, meta_arch, prompts, roi_heads, spg  # noqa: F401

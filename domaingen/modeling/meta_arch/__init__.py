@@ -7,8 +7,9 @@ from .clip_classifiers import (
 )
 from .clip_gap_rcnn import ClipGapRCNN
 from .clip_rcnn import ClipRCNN
+from .spg import SPGClassifier
 
 __all__ = [
     "ClipGapRCNN", "ClipImageClassifier", "ClipRCNN", "CoCoOpClassifier", "CoOpClassifier",
-    "ZeroShotCLIPClassifier",
+    "SPGClassifier", "ZeroShotCLIPClassifier",
 ]

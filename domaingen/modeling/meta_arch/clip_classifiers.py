@@ -109,15 +109,16 @@ class ZeroShotCLIPClassifier(ClipImageClassifier):
         return self.logit_scale * image_features @ self.text_features.t()
 
 
-class _ContextClassifier(ClipImageClassifier):
+class ContextClassifier(ClipImageClassifier):
     """Shared construction of the learned-context classifiers."""
 
     @configurable
     def __init__(self, *, n_ctx: int, ctx_init: str, class_token_position: str,
-                 class_specific: bool = False, **kwargs):
+                 class_specific: bool = False, learnable_context: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.prompts = ContextPrompts(kwargs["clip_model"], self.model_name, self.class_names,
-                                      n_ctx, ctx_init, class_token_position, class_specific)
+                                      n_ctx, ctx_init, class_token_position, class_specific,
+                                      learnable_context)
 
     @classmethod
     def from_config(cls, cfg):
@@ -136,7 +137,7 @@ class _ContextClassifier(ClipImageClassifier):
 
 
 @META_ARCH_REGISTRY.register()
-class CoOpClassifier(_ContextClassifier):
+class CoOpClassifier(ContextClassifier):
     """CoOp: one learned context shared by all classes and images."""
 
     def class_logits(self, image_features):
@@ -145,7 +146,7 @@ class CoOpClassifier(_ContextClassifier):
 
 
 @META_ARCH_REGISTRY.register()
-class CoCoOpClassifier(_ContextClassifier):
+class CoCoOpClassifier(ContextClassifier):
     """CoCoOp: the context is shifted per image by a meta-net of the image feature, so the text
     encoder runs for every (image, class) pair."""
 

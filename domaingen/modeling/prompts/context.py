@@ -17,12 +17,13 @@ class ContextPrompts(nn.Module):
     (``[n_ctx, W]`` shared, or ``[B, n_ctx, W]`` per image) in and returns token embeddings
     (``[K, L, W]`` or ``[B, K, L, W]``) whose end-of-text positions are :attr:`eot_positions`.
     With ``class_token_position`` "front" or "middle" the class name moves before or into the
-    context (CoOp's variants); the end-of-text position does not change.
+    context (CoOp's variants); the end-of-text position does not change. ``learnable=False``
+    keeps only the fixed tokens: the caller supplies every context.
     """
 
     def __init__(self, clip_model: nn.Module, model_name: str, class_names: Sequence[str],
                  n_ctx: int, ctx_init: str = "", class_token_position: str = "end",
-                 class_specific: bool = False):
+                 class_specific: bool = False, learnable: bool = True):
         super().__init__()
         if class_token_position not in POSITIONS:
             raise ValueError(f"MODEL.PROMPT.CLASS_TOKEN_POSITION must be one of {POSITIONS}, "
@@ -30,19 +31,11 @@ class ContextPrompts(nn.Module):
         tokenizer = get_tokenizer(model_name)
         embedding = clip_model.token_embedding
         device = embedding.weight.device
-        if ctx_init:
-            n_init = len(tokenizer.encode(ctx_init))
-            if n_init != n_ctx:
-                raise ValueError(f"MODEL.PROMPT.CTX_INIT {ctx_init!r} has {n_init} tokens but "
-                                 f"MODEL.PROMPT.N_CTX is {n_ctx}")
-            with torch.no_grad():
-                ctx = embedding(tokenizer([ctx_init]).to(device))[0, 1:1 + n_ctx].clone()
-        else:
-            generator = torch.Generator().manual_seed(0)
-            ctx = torch.randn(n_ctx, embedding.embedding_dim, generator=generator) * 0.02
-        if class_specific:  # CoOp's class-specific context (CSC): one context per class
-            ctx = ctx.expand(len(class_names), *ctx.shape).clone()
-        self.ctx = nn.Parameter(ctx.float())
+        if learnable:  # else the caller supplies every context (SPG's generator)
+            ctx = self._initial_context(embedding, tokenizer, n_ctx, ctx_init)
+            if class_specific:  # CoOp's class-specific context (CSC): one context per class
+                ctx = ctx.expand(len(class_names), *ctx.shape).clone()
+            self.ctx = nn.Parameter(ctx.float())
         self.class_specific = class_specific
         names = [c.replace("_", " ") for c in class_names]
         placeholder = " ".join(["X"] * n_ctx)
@@ -60,6 +53,21 @@ class ContextPrompts(nn.Module):
         self.register_buffer("order", order.to(device), persistent=False)
         self.n_ctx = n_ctx
         self.reorder = class_token_position != "end"
+
+    @staticmethod
+    def _initial_context(embedding: nn.Embedding, tokenizer, n_ctx: int,
+                         ctx_init: str) -> torch.Tensor:
+        """Token embeddings of ``ctx_init`` ([n_ctx, W]), or N(0, 0.02) noise when it is empty."""
+        if not ctx_init:
+            generator = torch.Generator().manual_seed(0)
+            return torch.randn(n_ctx, embedding.embedding_dim, generator=generator) * 0.02
+        n_init = len(tokenizer.encode(ctx_init))
+        if n_init != n_ctx:
+            raise ValueError(f"MODEL.PROMPT.CTX_INIT {ctx_init!r} has {n_init} tokens but "
+                             f"MODEL.PROMPT.N_CTX is {n_ctx}")
+        ids = tokenizer([ctx_init]).to(embedding.weight.device)
+        with torch.no_grad():
+            return embedding(ids)[0, 1:1 + n_ctx].clone()
 
     @staticmethod
     def _order(n_ctx: int, name_len: int, length: int, position: str) -> torch.Tensor:

@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""SPG end to end: stage I (a CoOp prompt per source domain), stage II (the prompt GAN), and the
+held-out evaluation, for one target or all of them; rerunning continues where it stopped.
+
+    python tools/spg_pipeline.py --dataset pacs --target sketch MODEL.CLIP.WEIGHTS ViT-B-16.pt
+    python tools/spg_pipeline.py --dataset pacs --all-targets
+    python tools/spg_pipeline.py --dataset synthetic_domains --target sketch     # tiny, CPU
+"""
+from domaingen.engine.spg_pipeline import main
+
+if __name__ == "__main__":
+    main()
