@@ -79,6 +79,16 @@ class ClipImageClassifier(nn.Module):
         images = self.normalize(torch.stack([x["image"] for x in batched_inputs]))
         return F.normalize(self.visual(images).float(), dim=-1)
 
+    def encode_tokens(self, tokens: torch.Tensor, eot_positions: torch.Tensor,
+                      truncate: bool = True) -> torch.Tensor:
+        """Normalised text features of prompt embeddings [..., K, L, W] whose end-of-text
+        positions are ``eot_positions`` [K] -> [..., K, D], in one text-encoder call."""
+        lead = tokens.shape[:-2]
+        eot = eot_positions.repeat(tokens[..., 0, 0].numel() // tokens.shape[-3])
+        feats = self.text_encoder(token_embeddings=tokens.reshape(-1, *tokens.shape[-2:]),
+                                  eot_positions=eot, truncate=truncate)
+        return F.normalize(feats.float(), dim=-1).view(*lead, -1)
+
     def class_logits(self, image_features: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -128,11 +138,7 @@ class _ContextClassifier(ClipImageClassifier):
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Normalised text features of prompt embeddings [..., K, L, W] -> [..., K, D]."""
-        lead = tokens.shape[:-2]
-        eot = self.prompts.eot_positions.repeat(tokens[..., 0, 0].numel() // tokens.shape[-3])
-        feats = self.text_encoder(token_embeddings=tokens.reshape(-1, *tokens.shape[-2:]),
-                                  eot_positions=eot)
-        return F.normalize(feats.float(), dim=-1).view(*lead, -1)
+        return self.encode_tokens(tokens, self.prompts.eot_positions)
 
 
 @META_ARCH_REGISTRY.register()
