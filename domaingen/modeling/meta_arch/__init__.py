@@ -1,4 +1,5 @@
 """Meta-architectures registered in Detectron2's META_ARCH_REGISTRY."""
+from .adclip import ADCLIPClassifier
 from .clip_classifiers import (
     ClipImageClassifier,
     CoCoOpClassifier,
@@ -9,6 +10,7 @@ from .clip_gap_rcnn import ClipGapRCNN
 from .clip_rcnn import ClipRCNN
 
 __all__ = [
+    "ADCLIPClassifier",
     "ClipGapRCNN", "ClipImageClassifier", "ClipRCNN", "CoCoOpClassifier", "CoOpClassifier",
     "ZeroShotCLIPClassifier",
 ]
