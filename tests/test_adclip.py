@@ -153,7 +153,7 @@ def test_training_losses_are_the_weighted_parts():
         domain, image = model.prompt_learner.domain_and_image_tokens(mus, sigmas)
         pairs = (domain[:2].repeat(2, 1, 1), domain[2:].repeat(2, 1, 1))
         text = model.encode_tokens(model.prompt_learner.prompts(*pairs, image),
-                                   model.prompt_learner.tokens.eot_positions, truncate=False)
+                                   model.prompt_learner.tokens.eot_positions)
         logits = model.logit_scale * torch.einsum("bd,bkd->bk", feats, text)
         mapped = model.prompt_learner.style_mapping([m[:2] for m in mus], [s[:2] for s in sigmas])
         expected = {
