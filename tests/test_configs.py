@@ -3,6 +3,7 @@ import glob
 import os
 
 import pytest
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 
 from domaingen.engine import ConfigError, default_output_dir, load_config
@@ -16,9 +17,12 @@ def test_there_are_configs():
     assert any("quick" in p for p in CONFIGS) and any("diverse_weather" in p for p in CONFIGS)
 
 
-# Office-Home, TerraIncognita and DomainNet read their class names from disk; their configs are
-# built with the synthetic domains' classes (their own dataset lists are checked by load_config).
-CLASSES_FROM_DISK = ("office_home", "terra_incognita", "domainnet")
+# Office-Home, TerraIncognita and (Mini-)DomainNet read their class names from disk; their configs
+# are built with the synthetic domains' classes (their own dataset names are checked to exist).
+CLASSES_FROM_DISK = ("office_home", "terra_incognita", "domainnet", "mini_domainnet")
+SYNTHETIC_UDA = ["DATASETS.TRAIN", "('synthetic_domains_photo_train',)",
+                 "DATASETS.TRAIN_UNLABELED", "('synthetic_domains_sketch_test',)",
+                 "DATASETS.TEST", "('synthetic_domains_sketch_test',)"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.relpath(p, CONFIG_DIR))
@@ -29,6 +33,11 @@ def test_config_builds_with_tiny_clip(path):
         assert cfg.DATASETS.TRAIN and cfg.DATASETS.TEST
         cfg = load_config(path, opts + ["DATASETS.DG_BENCHMARK", "synthetic_domains",
                                         "DATASETS.DG_DOMAIN", "sketch"])
+    elif cfg.DATASETS.TRAIN_UNLABELED:
+        names = cfg.DATASETS.TRAIN + cfg.DATASETS.TRAIN_UNLABELED + cfg.DATASETS.TEST
+        assert set(names) <= set(DatasetCatalog.list())
+        if MetadataCatalog.get(names[0]).dataset in CLASSES_FROM_DISK:
+            cfg = load_config(path, opts + SYNTHETIC_UDA)
     model = build_model(cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trainable == 0 if cfg.MODEL.META_ARCHITECTURE == "ZeroShotCLIPClassifier" else trainable > 0

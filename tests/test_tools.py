@@ -52,6 +52,21 @@ def test_benchmark_smallest_detection_suite_writes_positive_timings(tmp_path):
     assert "60 crops" in proc.stdout
 
 
+def test_benchmark_adclip_smoke_reports_images_per_second_and_truncation_ratios():
+    main = runpy.run_path(os.path.join(TOOLS, "benchmark.py"), run_name="tools_benchmark")["main"]
+    report = main(["--suite", "classification", "--model", "tiny", "--iters", "1",
+                   "--warmup", "0", "--batch", "2"])
+    cases = {r["case"]: r for r in report["results"]}
+    assert set(cases) == {"adclip_train_step[truncated]", "adclip_train_step[naive]",
+                          "adclip_inference[truncated]", "adclip_inference[naive]"}
+    assert cases["adclip_train_step[naive]"]["batch"] == "2+2 images, 65 classes"
+    assert all(r["images_per_s"] > 0 for r in cases.values())
+    step = cases["adclip_train_step[truncated]"]
+    assert step["images_per_s"] == pytest.approx(4 / step["median_s"])
+    assert [r["ratio"] for r in report["ratios"]] == [
+        "adclip_train_step naive / truncated", "adclip_inference naive / truncated"]
+
+
 def test_benchmark_rejects_an_unknown_model():
     assert "RN50x64" in tool_error("benchmark.py", "--model", "tiny,RN50x64")
 

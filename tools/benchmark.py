@@ -4,6 +4,7 @@
     python tools/benchmark.py --suite detection                     # tiny and RN101, CPU
     python tools/benchmark.py --suite detection --model tiny --iters 2 --warmup 1
     python tools/benchmark.py --suite detection --device cuda --json bench.json
+    python tools/benchmark.py --suite classification --model ViT-B-16 --device cuda
 
 Suites are lists of named cases. ``detection``:
 
@@ -12,7 +13,19 @@ Suites are lists of named cases. ``detection``:
 * ``detector_train_iter[aug]`` / ``[no_aug]``: forward, backward and SGD step of ``ClipGapRCNN``
   at MODEL.CLIP_GAP.AUG_PROB 1.0 / 0.0 on random 600x1000 images with random GT boxes.
 
-Models are built from the CLIP-Gap Diverse Weather configs (tiny: configs/quick/, with its small
+``classification`` (AD-CLIP, Office-Home size: the 65 Office-Home class names, random weights):
+
+* ``adclip_train_step[truncated]`` / ``[naive]``: forward, backward and Adam step of
+  ``ADCLIPClassifier`` on a paired batch of B source + B target random 224 px images (B = 16 for
+  ViT-B-16, 4 for tiny; see --batch); the text encoder runs 2 x B x 65 prompts per step.
+* ``adclip_inference[truncated]`` / ``[naive]``: evaluation forward on B images (B x 65 prompts);
+  the table adds images per second.
+
+``[naive]`` is the same computation with the 77-token text path (MODEL.ADCLIP.TRUNCATE_TEXT
+False); the ratios are naive / truncated median times (the speed-up of truncation). The smoke
+run ``--suite classification --model tiny --iters 1 --warmup 0`` takes seconds.
+
+Detection models are built from the CLIP-Gap Diverse Weather configs (tiny: configs/quick/, with its small
 RPN/ROI sampling; RN101: the authors' configs/diverse_weather/) with random CLIP weights and
 frozen BatchNorm. Every case runs ``--warmup`` untimed iterations, then ``--iters`` timed ones;
 the table reports the median, min and max seconds per iteration and iterations per second, then
@@ -31,6 +44,7 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 import torch
+from detectron2.data import MetadataCatalog
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
@@ -40,11 +54,28 @@ from domaingen.utils.files import atomic_write
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "configs")
-# --model key -> (MODEL.CLIP.NAME, the CLIP-Gap config it is built from).
-MODELS = {
-    "tiny": ("domaingen-tiny-RN", os.path.join(CONFIGS, "quick", "diverse_weather_clip_gap.yaml")),
-    "RN101": ("RN101", os.path.join(CONFIGS, "diverse_weather", "clip_gap_RN101.yaml")),
+# suite -> --model key -> (MODEL.CLIP.NAME, the config it is built from).
+SUITE_MODELS = {
+    "detection": {
+        "tiny": ("domaingen-tiny-RN",
+                 os.path.join(CONFIGS, "quick", "diverse_weather_clip_gap.yaml")),
+        "RN101": ("RN101", os.path.join(CONFIGS, "diverse_weather", "clip_gap_RN101.yaml")),
+    },
+    "classification": {
+        "tiny": ("domaingen-tiny-ViT", os.path.join(CONFIGS, "quick", "synthetic_domains_adclip.yaml")),
+        "ViT-B-16": ("ViT-B-16", os.path.join(
+            CONFIGS, "classification", "office_home", "adclip_ViT-B-16_art_to_clipart.yaml")),
+    },
 }
+DEFAULT_MODELS = {"detection": "tiny,RN101", "classification": "tiny,ViT-B-16"}
+OFFICE_HOME_CLASSES = (
+    "Alarm_Clock Backpack Batteries Bed Bike Bottle Bucket Calculator Calendar Candles Chair "
+    "Clipboards Computer Couch Curtains Desk_Lamp Drill Eraser Exit_Sign Fan File_Cabinet "
+    "Flipflops Flowers Folder Fork Glasses Hammer Helmet Kettle Keyboard Knives Lamp_Shade Laptop "
+    "Marker Monitor Mop Mouse Mug Notebook Oven Pan Paper_Clip Pen Pencil Postit_Notes Printer "
+    "Push_Pin Radio Refrigerator Ruler Scissors Screwdriver Shelf Sink Sneakers Soda Speaker "
+    "Spoon TV Table Telephone ToothBrush Toys Trash_Can Webcam").split()
+BENCH_CLASSES_DATASET = "benchmark_office_home_classes"  # metadata only: no images are read
 SEED = 0
 CROP_SIZE = 224
 IMAGE_HW = (600, 1000)
@@ -57,15 +88,18 @@ class Context:
     def __init__(self, args, model_key: str):
         self.args = args
         self.model_key = model_key
-        clip_name, config_file = MODELS[model_key]
-        self.cfg = load_config(config_file, [
-            "MODEL.CLIP.NAME", clip_name, "MODEL.CLIP.WEIGHTS", "",
-            "MODEL.CLIP.FROZEN_BN", "True", "MODEL.DEVICE", args.device, "OUTPUT_DIR", ""])
+        clip_name, config_file = SUITE_MODELS[args.suite][model_key]
+        opts = ["MODEL.CLIP.NAME", clip_name, "MODEL.CLIP.WEIGHTS", "",
+                "MODEL.CLIP.FROZEN_BN", "True", "MODEL.DEVICE", args.device, "OUTPUT_DIR", ""]
+        if args.suite == "classification":
+            MetadataCatalog.get(BENCH_CLASSES_DATASET).set(thing_classes=list(OFFICE_HOME_CLASSES))
+            opts += ["DATASETS.TRAIN", f"('{BENCH_CLASSES_DATASET}',)"]
+        self.cfg = load_config(config_file, opts)
         self._model = None
 
     @property
     def model(self):
-        """The ClipGapRCNN of this config, built on first use (seeded) and in train mode."""
+        """The model of this config, built on first use (seeded) and in train mode."""
         if self._model is None:
             self._model = Trainer.build_model(self.cfg)
             self._model.train()
@@ -76,8 +110,9 @@ class Context:
             torch.cuda.synchronize()
 
 
-# A case's setup returns (one iteration to time, a description of its batch).
-Setup = Callable[[Context], Tuple[Callable[[], None], str]]
+# A case's setup returns (one iteration to time, a description of its batch), optionally with
+# the number of images an iteration processes (then images per second are reported).
+Setup = Callable[[Context], Tuple]
 
 
 @dataclass
@@ -142,17 +177,82 @@ def detector_train_iter_case(aug_prob: float) -> Setup:
     return setup
 
 
+def random_classification_batch(batch_size: int, num_classes: int, seed: int) -> List[dict]:
+    """Mapper-like dicts: a random uint8 224 px image and a label."""
+    g = torch.Generator().manual_seed(seed)
+    return [{"image": torch.randint(0, 256, (3, 224, 224), generator=g, dtype=torch.uint8),
+             "label": i % num_classes} for i in range(batch_size)]
+
+
+def adclip_batch_size(ctx: Context) -> int:
+    return ctx.args.batch or (16 if ctx.model_key == "ViT-B-16" else 4)
+
+
+def adclip_train_step_case(truncate: bool) -> Setup:
+    def setup(ctx: Context):
+        model, b = ctx.model, adclip_batch_size(ctx)
+        k = len(model.class_names)
+        model.truncate_text = truncate
+        data = {"source": random_classification_batch(b, k, seed=0),
+                "target": random_classification_batch(b, k, seed=1)}
+        optimizer = Trainer.build_optimizer(ctx.cfg, model)
+        amp = ctx.args.device == "cuda" and ctx.cfg.SOLVER.AMP.ENABLED
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+        def step():
+            with torch.autocast("cuda", enabled=amp):
+                loss = sum(model(data).values())
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+        return step, f"{b}+{b} images, {k} classes{', AMP' if amp else ''}", 2 * b
+
+    return setup
+
+
+def adclip_inference_case(truncate: bool) -> Setup:
+    def setup(ctx: Context):
+        model, b = ctx.model, adclip_batch_size(ctx)
+        model.truncate_text = truncate
+        images = random_classification_batch(b, len(model.class_names), seed=2)
+        amp = ctx.args.device == "cuda" and ctx.cfg.SOLVER.AMP.ENABLED
+
+        def step():
+            model.eval()
+            with torch.no_grad(), torch.autocast("cuda", enabled=amp):
+                model(images)
+            model.train()
+
+        return step, f"{b} images, {len(model.class_names)} classes{', AMP' if amp else ''}", b
+
+    return setup
+
+
 SUITES: Dict[str, List[Case]] = {
     "detection": [
         Case("optimization_step", optimization_step_case),
         Case("detector_train_iter[aug]", detector_train_iter_case(1.0)),
         Case("detector_train_iter[no_aug]", detector_train_iter_case(0.0)),
     ],
+    "classification": [
+        Case("adclip_train_step[truncated]", adclip_train_step_case(True)),
+        Case("adclip_train_step[naive]", adclip_train_step_case(False)),
+        Case("adclip_inference[truncated]", adclip_inference_case(True)),
+        Case("adclip_inference[naive]", adclip_inference_case(False)),
+    ],
 }
 # Ratios reported after a suite: (label, numerator case, denominator case), by median time.
 RATIOS: Dict[str, List[Tuple[str, str, str]]] = {
     "detection": [("detector_train_iter aug / no_aug",
                    "detector_train_iter[aug]", "detector_train_iter[no_aug]")],
+    "classification": [
+        ("adclip_train_step naive / truncated",
+         "adclip_train_step[naive]", "adclip_train_step[truncated]"),
+        ("adclip_inference naive / truncated",
+         "adclip_inference[naive]", "adclip_inference[truncated]"),
+    ],
 }
 
 
@@ -165,7 +265,7 @@ def seed_all(seed: int = SEED) -> None:
 def time_case(ctx: Context, case: Case) -> dict:
     """Warm up, then time ``--iters`` iterations of one case."""
     seed_all()
-    step, batch = case.setup(ctx)
+    step, batch, *images = case.setup(ctx)
     for _ in range(ctx.args.warmup):
         step()
     ctx.sync()
@@ -176,9 +276,12 @@ def time_case(ctx: Context, case: Case) -> dict:
         ctx.sync()
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    return {"model": ctx.model_key, "case": case.name, "batch": batch, "iters": len(times),
-            "warmup": ctx.args.warmup, "median_s": median, "min_s": min(times),
-            "max_s": max(times), "iters_per_s": 1.0 / median, "times_s": times}
+    result = {"model": ctx.model_key, "case": case.name, "batch": batch, "iters": len(times),
+              "warmup": ctx.args.warmup, "median_s": median, "min_s": min(times),
+              "max_s": max(times), "iters_per_s": 1.0 / median, "times_s": times}
+    if images:
+        result["images_per_s"] = images[0] / median
+    return result
 
 
 def ratios(suite: str, results: List[dict]) -> List[dict]:
@@ -193,45 +296,51 @@ def ratios(suite: str, results: List[dict]) -> List[dict]:
 
 
 def markdown(results: List[dict], ratio_rows: List[dict]) -> str:
-    lines = ["| model | case | batch | iters | median s/it | min s/it | max s/it | it/s |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| model | case | batch | iters | median s/it | min s/it | max s/it | it/s | img/s |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
+        per_image = f"{r['images_per_s']:.2f}" if "images_per_s" in r else ""
         lines.append(f"| {r['model']} | {r['case']} | {r['batch']} | {r['iters']} | "
                      f"{r['median_s']:.4f} | {r['min_s']:.4f} | {r['max_s']:.4f} | "
-                     f"{r['iters_per_s']:.3f} |")
+                     f"{r['iters_per_s']:.3f} | {per_image} |")
     if ratio_rows:
         lines += ["", "| model | ratio (median time) | value |", "|---|---|---:|"]
         lines += [f"| {r['model']} | {r['ratio']} | {r['value']:.3f} |" for r in ratio_rows]
     return "\n".join(lines)
 
 
-def parse_models(values) -> List[str]:
-    keys = [k.strip() for v in (values or ["tiny,RN101"]) for k in v.split(",") if k.strip()]
-    unknown = [k for k in keys if k not in MODELS]
+def parse_models(values, suite: str = "detection") -> List[str]:
+    models = SUITE_MODELS[suite]
+    keys = [k.strip() for v in (values or [DEFAULT_MODELS[suite]]) for k in v.split(",")
+            if k.strip()]
+    unknown = [k for k in keys if k not in models]
     if unknown:
-        raise SystemExit(f"unknown --model {unknown}: choose from {sorted(MODELS)}")
+        raise SystemExit(f"unknown --model {unknown} for --suite {suite}: choose from "
+                         f"{sorted(models)}")
     return list(dict.fromkeys(keys))
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=sorted(SUITES), default="detection")
-    parser.add_argument("--model", action="append", metavar="tiny|RN101",
-                        help="repeatable or comma separated (default: tiny,RN101)")
+    parser.add_argument("--model", action="append", metavar="tiny|RN101|ViT-B-16",
+                        help="repeatable or comma separated (default: tiny,RN101 for "
+                             "detection, tiny,ViT-B-16 for classification)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--iters", type=int, default=5, help="timed iterations per case")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
     parser.add_argument("--crops", type=int, default=0,
                         help="crops per optimization step (default: 60; 8 for RN101 on CPU)")
     parser.add_argument("--batch", type=int, default=0,
-                        help="images per detector iteration (default: 2 on CPU, 4 on cuda)")
+                        help="images per detector iteration (default: 2 on CPU, 4 on cuda); "
+                             "AD-CLIP: images per side (default: 16 for ViT-B-16, 4 for tiny)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.iters < 1 or args.warmup < 0 or args.crops < 0 or args.batch < 0:
         parser.error("--iters must be >= 1; --warmup, --crops and --batch >= 0")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available")
-    args.model = parse_models(args.model)
+    args.model = parse_models(args.model, args.suite)
     return args
 
 

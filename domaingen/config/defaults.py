@@ -143,6 +143,33 @@ def add_spg_config(cfg: CN) -> None:
     cfg.MODEL.SPG.CLIP_D_FIRST_LAST = 5.0
 
 
+def add_adclip_config(cfg: CN) -> None:
+    """``MODEL.ADCLIP`` (AD-CLIP), its unlabelled target data and the optimizer choice."""
+    cfg.MODEL.ADCLIP = CN()
+    # Loss weights: source cross-entropy, style-mapping MSE, target entropy, text-feature KL.
+    cfg.MODEL.ADCLIP.CE_WEIGHT = 1.0
+    cfg.MODEL.ADCLIP.STYLE_MAPPING_WEIGHT = 0.1
+    cfg.MODEL.ADCLIP.ENTROPY_WEIGHT = 0.01
+    cfg.MODEL.ADCLIP.KL_WEIGHT = 1.0
+    # Authors' quirk: L2-normalise the target probabilities over the batch before the entropy.
+    # False = the paper's mean entropy of the softmax.
+    cfg.MODEL.ADCLIP.AUTHORS_ENTROPY = False
+    # Image-token slots in the prompt (authors: 4).
+    cfg.MODEL.ADCLIP.IMAGE_TOKENS = 4
+    # Authors: one Linear(L, 1) layer mixer, its token repeated IMAGE_TOKENS times (identical
+    # tokens). False = one mixer per image token (Linear(L, IMAGE_TOKENS)).
+    cfg.MODEL.ADCLIP.SHARED_IMAGE_MIXER = True
+    # Hidden width of the style (domain-token) projector (authors: 256).
+    cfg.MODEL.ADCLIP.STYLE_HIDDEN_DIM = 256
+    # Encode prompts only up to their end-of-text token (exact); False = the 77-token path.
+    cfg.MODEL.ADCLIP.TRUNCATE_TEXT = True
+    # Unlabelled target training sets; non-empty = the paired source/target loader
+    # (SOLVER.IMS_PER_BATCH source images + as many target images per step).
+    cfg.DATASETS.TRAIN_UNLABELED = ()
+    # "SGD" (Detectron2's, with SOLVER.MOMENTUM) or "Adam" (AD-CLIP's).
+    cfg.SOLVER.OPTIMIZER = "SGD"
+
+
 def add_domaingen_config(cfg: CN) -> CN:
     """Add every domaingen key to a Detectron2 config (in place) and return it."""
     add_selection_config(cfg)
@@ -151,4 +178,5 @@ def add_domaingen_config(cfg: CN) -> CN:
     add_clip_gap_config(cfg)
     add_classification_config(cfg)
     add_spg_config(cfg)
+    add_adclip_config(cfg)
     return cfg

@@ -65,6 +65,9 @@ def load_config(config_file: str, opts=()):
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         logger.warning(f"MODEL.DEVICE={cfg.MODEL.DEVICE} but CUDA is not available: using cpu")
         cfg.MODEL.DEVICE = "cpu"
+    if cfg.SOLVER.AMP.ENABLED and not cfg.MODEL.DEVICE.startswith("cuda"):
+        logger.warning(f"SOLVER.AMP.ENABLED applies on CUDA only: off on {cfg.MODEL.DEVICE}")
+        cfg.SOLVER.AMP.ENABLED = False
     return cfg
 
 

@@ -4,6 +4,8 @@ import math
 import os
 import weakref
 
+import torch
+
 from detectron2.data import (
     DatasetCatalog,
     MetadataCatalog,
@@ -15,11 +17,14 @@ from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, Trainer
 from detectron2.engine.hooks import BestCheckpointer, EvalHook
 from detectron2.evaluation import inference_on_dataset
 from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.solver import get_default_optimizer_params
+from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from domaingen.data.mappers import ClassificationMapper
 from domaingen.data.samplers import ResumableTrainingSampler
+from domaingen.data.paired import build_paired_train_loader
 from domaingen.evaluation import ClassificationEvaluator, DomainAPEvaluator, write_domain_tables
 from domaingen.modeling.meta_arch import ClipImageClassifier, SPGClassifier
 
@@ -136,9 +141,23 @@ class Trainer(DefaultTrainer):
         return {"val": results["accuracy"]} if results else {}
 
     @classmethod
+    def build_optimizer(cls, cfg, model):
+        """Detectron2's SGD, or Adam (``SOLVER.OPTIMIZER``) over the parameters that train."""
+        if cfg.SOLVER.OPTIMIZER == "SGD":
+            return super().build_optimizer(cfg, model)
+        if cfg.SOLVER.OPTIMIZER != "Adam":
+            raise ValueError(f"SOLVER.OPTIMIZER must be 'SGD' or 'Adam', got "
+                             f"{cfg.SOLVER.OPTIMIZER!r}")
+        params = get_default_optimizer_params(model, base_lr=cfg.SOLVER.BASE_LR,
+                                              weight_decay=cfg.SOLVER.WEIGHT_DECAY)
+        return maybe_add_gradient_clipping(cfg, torch.optim.Adam)(params, lr=cfg.SOLVER.BASE_LR)
+
+    @classmethod
     def build_train_loader(cls, cfg, seed_offset: int = 0):
         """Detection: Detectron2's loader. Classification: a loader over ``DATASETS.TRAIN`` whose
         resumable index stream is shuffled with ``SEED + seed_offset`` (random if SEED < 0)."""
+        if cfg.DATASETS.TRAIN_UNLABELED:  # unsupervised domain adaptation (AD-CLIP)
+            return build_paired_train_loader(cfg)
         if not is_classifier(cfg):
             return super().build_train_loader(cfg)
         dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)

@@ -1,4 +1,5 @@
 """Meta-architectures registered in Detectron2's META_ARCH_REGISTRY."""
+from .adclip import ADCLIPClassifier
 from .clip_classifiers import (
     ClipImageClassifier,
     CoCoOpClassifier,
@@ -10,6 +11,7 @@ from .clip_rcnn import ClipRCNN
 from .spg import SPGClassifier
 
 __all__ = [
+    "ADCLIPClassifier",
     "ClipGapRCNN", "ClipImageClassifier", "ClipRCNN", "CoCoOpClassifier", "CoOpClassifier",
     "SPGClassifier", "ZeroShotCLIPClassifier",
 ]

@@ -79,6 +79,16 @@ class ClipImageClassifier(nn.Module):
         images = self.normalize(torch.stack([x["image"] for x in batched_inputs]))
         return F.normalize(self.visual(images).float(), dim=-1)
 
+    def encode_tokens(self, tokens: torch.Tensor, eot_positions: torch.Tensor,
+                      truncate: bool = True) -> torch.Tensor:
+        """Normalised text features of prompt embeddings [..., K, L, W] whose end-of-text
+        positions are ``eot_positions`` [K] -> [..., K, D], in one text-encoder call."""
+        lead = tokens.shape[:-2]
+        eot = eot_positions.repeat(tokens[..., 0, 0].numel() // tokens.shape[-3])
+        feats = self.text_encoder(token_embeddings=tokens.reshape(-1, *tokens.shape[-2:]),
+                                  eot_positions=eot, truncate=truncate)
+        return F.normalize(feats.float(), dim=-1).view(*lead, -1)
+
     def class_logits(self, image_features: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -109,16 +119,15 @@ class ZeroShotCLIPClassifier(ClipImageClassifier):
         return self.logit_scale * image_features @ self.text_features.t()
 
 
-class ContextClassifier(ClipImageClassifier):
+class _ContextClassifier(ClipImageClassifier):
     """Shared construction of the learned-context classifiers."""
 
     @configurable
     def __init__(self, *, n_ctx: int, ctx_init: str, class_token_position: str,
-                 class_specific: bool = False, learnable_context: bool = True, **kwargs):
+                 class_specific: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.prompts = ContextPrompts(kwargs["clip_model"], self.model_name, self.class_names,
-                                      n_ctx, ctx_init, class_token_position, class_specific,
-                                      learnable_context)
+                                      n_ctx, ctx_init, class_token_position, class_specific)
 
     @classmethod
     def from_config(cls, cfg):
@@ -129,15 +138,11 @@ class ContextClassifier(ClipImageClassifier):
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Normalised text features of prompt embeddings [..., K, L, W] -> [..., K, D]."""
-        lead = tokens.shape[:-2]
-        eot = self.prompts.eot_positions.repeat(tokens[..., 0, 0].numel() // tokens.shape[-3])
-        feats = self.text_encoder(token_embeddings=tokens.reshape(-1, *tokens.shape[-2:]),
-                                  eot_positions=eot)
-        return F.normalize(feats.float(), dim=-1).view(*lead, -1)
+        return self.encode_tokens(tokens, self.prompts.eot_positions)
 
 
 @META_ARCH_REGISTRY.register()
-class CoOpClassifier(ContextClassifier):
+class CoOpClassifier(_ContextClassifier):
     """CoOp: one learned context shared by all classes and images."""
 
     def class_logits(self, image_features):
@@ -146,7 +151,7 @@ class CoOpClassifier(ContextClassifier):
 
 
 @META_ARCH_REGISTRY.register()
-class CoCoOpClassifier(ContextClassifier):
+class CoCoOpClassifier(_ContextClassifier):
     """CoCoOp: the context is shifted per image by a meta-net of the image feature, so the text
     encoder runs for every (image, class) pair."""
 

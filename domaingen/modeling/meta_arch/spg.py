@@ -7,12 +7,13 @@ from detectron2.config import configurable
 from detectron2.data import MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY
 
+from ..prompts import PromptTokens
 from ..spg import PromptDiscriminator, PromptGenerator, load_domain_prompts
-from .clip_classifiers import ContextClassifier
+from .clip_classifiers import ClipImageClassifier
 
 
 @META_ARCH_REGISTRY.register()
-class SPGClassifier(ContextClassifier):
+class SPGClassifier(ClipImageClassifier):
     """SPG stage II: a conditional GAN whose generator maps (noise, CLIP image embedding) to a
     soft prompt, trained to imitate the stage I prompt of the image's own domain.
 
@@ -25,12 +26,14 @@ class SPGClassifier(ContextClassifier):
     """
 
     @configurable
-    def __init__(self, *, domain_prompts: Dict[str, torch.Tensor], latent_dim: int = 100,
-                 bn_eps: float = 0.8, dropout: float = 0.4, eval_noise_seed: int = 0, **kwargs):
-        super().__init__(learnable_context=False, **kwargs)
+    def __init__(self, *, domain_prompts: Dict[str, torch.Tensor], n_ctx: int = 4,
+                 latent_dim: int = 100, bn_eps: float = 0.8, dropout: float = 0.4,
+                 eval_noise_seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
         clip_model = kwargs["clip_model"]
         feat_dim = clip_model.visual.output_dim
-        n_ctx, width = kwargs["n_ctx"], self.text_encoder.width
+        width = self.text_encoder.width
+        self.prompts = PromptTokens(clip_model, self.model_name, self.class_names, n_ctx)
         self.generator = PromptGenerator(feat_dim, n_ctx, width, latent_dim, bn_eps)
         self.discriminator = PromptDiscriminator(n_ctx * width, feat_dim, dropout)
         self.domain_names: List[str] = sorted(domain_prompts)
@@ -49,7 +52,7 @@ class SPGClassifier(ContextClassifier):
             s.DOMAIN_PROMPTS, cfg.MODEL.CLIP.NAME, args["class_names"],
             (cfg.MODEL.PROMPT.N_CTX, args["clip_model"].token_embedding.embedding_dim),
             domains) if s.DOMAIN_PROMPTS else {}
-        return {**args, "class_specific": False, "domain_prompts": prompts,
+        return {**args, "n_ctx": cfg.MODEL.PROMPT.N_CTX, "domain_prompts": prompts,
                 "latent_dim": s.LATENT_DIM, "bn_eps": s.BN_EPS, "dropout": s.DROPOUT,
                 "eval_noise_seed": s.EVAL_NOISE_SEED}
 
@@ -78,7 +81,8 @@ class SPGClassifier(ContextClassifier):
 
     def logits_from_prompts(self, image_features: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         """Logits [B, K] of images [B, D] under their own prompt contexts [B, n_ctx, width]."""
-        text = self.encode(self.prompts.assemble(ctx))  # [B, K, D], one text-encoder call
+        # [B, K, D] from one text-encoder call
+        text = self.encode_tokens(self.prompts.assemble(ctx), self.prompts.eot_positions)
         return self.logit_scale * torch.einsum("bd,bkd->bk", image_features, text)
 
     def forward(self, batched_inputs):

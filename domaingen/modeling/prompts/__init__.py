@@ -1,4 +1,4 @@
 """Prompt learners shared by the CLIP classifiers."""
-from .context import ContextPrompts
+from .context import ContextPrompts, PromptTokens
 
-__all__ = ["ContextPrompts"]
+__all__ = ["ContextPrompts", "PromptTokens"]

@@ -1,4 +1,4 @@
-"""Learned-context prompts (CoOp, CoCoOp) assembled as token embeddings for the text encoder."""
+"""Prompts (CoOp, CoCoOp, AD-CLIP) assembled as token embeddings for the text encoder."""
 from typing import Sequence
 
 import torch
@@ -9,21 +9,20 @@ from domaingen.clip import get_tokenizer
 POSITIONS = ("end", "middle", "front")
 
 
-class ContextPrompts(nn.Module):
-    """Prompts ``[SOS] ctx_1..ctx_n <class name> . [EOS]`` with a shared learned context.
+class PromptTokens(nn.Module):
+    """Fixed token embeddings of prompts ``[SOS] <n_ctx context slots> <class name> . [EOS]``.
 
     The fixed token embeddings (start token, class names, full stop, end token) are computed
     once and kept as buffers, truncated to the longest prompt. :meth:`assemble` splices a context
     (``[n_ctx, W]`` shared, or ``[B, n_ctx, W]`` per image) in and returns token embeddings
     (``[K, L, W]`` or ``[B, K, L, W]``) whose end-of-text positions are :attr:`eot_positions`.
     With ``class_token_position`` "front" or "middle" the class name moves before or into the
-    context (CoOp's variants); the end-of-text position does not change. ``learnable=False``
-    keeps only the fixed tokens: the caller supplies every context.
+    context (CoOp's variants); the end-of-text position does not change. The context comes from
+    the caller (AD-CLIP generates it from image features); :class:`ContextPrompts` learns it.
     """
 
     def __init__(self, clip_model: nn.Module, model_name: str, class_names: Sequence[str],
-                 n_ctx: int, ctx_init: str = "", class_token_position: str = "end",
-                 class_specific: bool = False, learnable: bool = True):
+                 n_ctx: int, class_token_position: str = "end"):
         super().__init__()
         if class_token_position not in POSITIONS:
             raise ValueError(f"MODEL.PROMPT.CLASS_TOKEN_POSITION must be one of {POSITIONS}, "
@@ -31,12 +30,6 @@ class ContextPrompts(nn.Module):
         tokenizer = get_tokenizer(model_name)
         embedding = clip_model.token_embedding
         device = embedding.weight.device
-        if learnable:  # else the caller supplies every context (SPG's generator)
-            ctx = self._initial_context(embedding, tokenizer, n_ctx, ctx_init)
-            if class_specific:  # CoOp's class-specific context (CSC): one context per class
-                ctx = ctx.expand(len(class_names), *ctx.shape).clone()
-            self.ctx = nn.Parameter(ctx.float())
-        self.class_specific = class_specific
         names = [c.replace("_", " ") for c in class_names]
         placeholder = " ".join(["X"] * n_ctx)
         ids = tokenizer([f"{placeholder} {name}." for name in names]).to(device)
@@ -53,21 +46,7 @@ class ContextPrompts(nn.Module):
         self.register_buffer("order", order.to(device), persistent=False)
         self.n_ctx = n_ctx
         self.reorder = class_token_position != "end"
-
-    @staticmethod
-    def _initial_context(embedding: nn.Embedding, tokenizer, n_ctx: int,
-                         ctx_init: str) -> torch.Tensor:
-        """Token embeddings of ``ctx_init`` ([n_ctx, W]), or N(0, 0.02) noise when it is empty."""
-        if not ctx_init:
-            generator = torch.Generator().manual_seed(0)
-            return torch.randn(n_ctx, embedding.embedding_dim, generator=generator) * 0.02
-        n_init = len(tokenizer.encode(ctx_init))
-        if n_init != n_ctx:
-            raise ValueError(f"MODEL.PROMPT.CTX_INIT {ctx_init!r} has {n_init} tokens but "
-                             f"MODEL.PROMPT.N_CTX is {n_ctx}")
-        ids = tokenizer([ctx_init]).to(embedding.weight.device)
-        with torch.no_grad():
-            return embedding(ids)[0, 1:1 + n_ctx].clone()
+        self.class_specific = False
 
     @staticmethod
     def _order(n_ctx: int, name_len: int, length: int, position: str) -> torch.Tensor:
@@ -100,3 +79,30 @@ class ContextPrompts(nn.Module):
             return tokens
         index = self.order.expand(*lead, *self.order.shape)[..., None].expand(tokens.shape)
         return tokens.gather(-2, index)
+
+
+class ContextPrompts(PromptTokens):
+    """Prompts ``[SOS] ctx_1..ctx_n <class name> . [EOS]`` with a learned context :attr:`ctx`
+    (CoOp, CoCoOp): shared by all classes, or one per class (``class_specific``)."""
+
+    def __init__(self, clip_model: nn.Module, model_name: str, class_names: Sequence[str],
+                 n_ctx: int, ctx_init: str = "", class_token_position: str = "end",
+                 class_specific: bool = False):
+        super().__init__(clip_model, model_name, class_names, n_ctx, class_token_position)
+        embedding = clip_model.token_embedding
+        if ctx_init:
+            tokenizer = get_tokenizer(model_name)
+            n_init = len(tokenizer.encode(ctx_init))
+            if n_init != n_ctx:
+                raise ValueError(f"MODEL.PROMPT.CTX_INIT {ctx_init!r} has {n_init} tokens but "
+                                 f"MODEL.PROMPT.N_CTX is {n_ctx}")
+            with torch.no_grad():
+                ids = tokenizer([ctx_init]).to(embedding.weight.device)
+                ctx = embedding(ids)[0, 1:1 + n_ctx].clone()
+        else:
+            generator = torch.Generator().manual_seed(0)
+            ctx = torch.randn(n_ctx, embedding.embedding_dim, generator=generator) * 0.02
+        if class_specific:  # CoOp's class-specific context (CSC): one context per class
+            ctx = ctx.expand(len(class_names), *ctx.shape).clone()
+        self.ctx = nn.Parameter(ctx.float())
+        self.class_specific = class_specific

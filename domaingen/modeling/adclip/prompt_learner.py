@@ -1,0 +1,36 @@
+"""AD-CLIP's prompt learner: every context token is generated from image-feature statistics."""
+from typing import List, Sequence
+
+import torch
+from torch import nn
+
+from ..prompts import PromptTokens
+from .projectors import ContentProjector, StyleMappingProjector, StyleProjector
+
+
+class ADCLIPPromptLearner(nn.Module):
+    """The three projectors and the fixed prompt tokens; the only part of AD-CLIP that trains.
+
+    A prompt is ``[SOS] + L source-domain tokens + L target-domain tokens + n image tokens +
+    <class name> . [EOS]`` (L layers of the image tower: 12 for ViT-B/16, 4 for RN50; n = 4).
+    """
+
+    def __init__(self, clip_model: nn.Module, model_name: str, class_names: Sequence[str],
+                 dims: Sequence[int], style_hidden: int = 256, n_image_tokens: int = 4,
+                 shared_image_mixer: bool = True):
+        super().__init__()
+        width = clip_model.token_embedding.embedding_dim
+        self.style = StyleProjector(dims, width, style_hidden)
+        self.content = ContentProjector(dims, width, n_image_tokens, shared_image_mixer)
+        self.style_mapping = StyleMappingProjector(dims, width)
+        self.tokens = PromptTokens(clip_model, model_name, class_names,
+                                   2 * len(dims) + n_image_tokens)
+
+    def prompts(self, source_domain: torch.Tensor, target_domain: torch.Tensor,
+                image_tokens: torch.Tensor) -> torch.Tensor:
+        """Token embeddings [B, K, T, W] of the prompts of B images for every class from their
+        domain tokens [B, L, W] (source and target slots) and image tokens [B, n, W]."""
+        return self.tokens.assemble(torch.cat([source_domain, target_domain, image_tokens], 1))
+
+    def domain_and_image_tokens(self, mus: List[torch.Tensor], sigmas: List[torch.Tensor]):
+        return self.style(mus, sigmas), self.content(mus)
