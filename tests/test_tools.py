@@ -32,39 +32,31 @@ def tool_error(name, *args) -> str:
     return str(info.value.code)
 
 
-def test_benchmark_smallest_detection_suite_writes_positive_timings(tmp_path):
+def test_benchmark_smallest_cases_report_time_memory_flops_and_ratios(tmp_path):
     out = tmp_path / "bench.json"
-    proc = run_tool("benchmark.py", "--suite", "detection", "--model", "tiny", "--iters", "1",
-                    "--warmup", "0", "--json", out)
+    proc = run_tool("benchmark.py", "--suite", "all", "--model", "tiny", "--iters", "2",
+                    "--warmup", "1", "--crops", "2", "--batch", "2", "--cases", "text_encoding[7,*",
+                    "--cases", "optimization_step*", "--json", out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     cases = {r["case"]: r for r in report["results"]}
-    assert set(cases) == {"optimization_step", "detector_train_iter[aug]",
-                          "detector_train_iter[no_aug]"}
-    for result in cases.values():
-        assert result["model"] == "tiny" and result["iters"] == 1
-        assert 0 < result["min_s"] <= result["median_s"] <= result["max_s"]
-        assert result["iters_per_s"] > 0
-    assert cases["optimization_step"]["batch"].startswith("60 crops")
-    [ratio] = report["ratios"]
-    assert ratio["model"] == "tiny" and ratio["value"] > 0
-    assert "| tiny | optimization_step |" in proc.stdout
-    assert "60 crops" in proc.stdout
-
-
-def test_benchmark_adclip_smoke_reports_images_per_second_and_truncation_ratios():
-    main = runpy.run_path(os.path.join(TOOLS, "benchmark.py"), run_name="tools_benchmark")["main"]
-    report = main(["--suite", "classification", "--model", "tiny", "--iters", "1",
-                   "--warmup", "0", "--batch", "2"])
-    cases = {r["case"]: r for r in report["results"]}
-    assert set(cases) == {"adclip_train_step[truncated]", "adclip_train_step[naive]",
-                          "adclip_inference[truncated]", "adclip_inference[naive]"}
-    assert cases["adclip_train_step[naive]"]["batch"] == "2+2 images, 65 classes"
-    assert all(r["images_per_s"] > 0 for r in cases.values())
-    step = cases["adclip_train_step[truncated]"]
-    assert step["images_per_s"] == pytest.approx(4 / step["median_s"])
-    assert [r["ratio"] for r in report["ratios"]] == [
-        "adclip_train_step naive / truncated", "adclip_inference naive / truncated"]
+    assert set(cases) == {"text_encoding[7,truncated]", "text_encoding[7,naive]",
+                          "optimization_step[fast]", "optimization_step[per_domain]"}
+    for r in cases.values():
+        assert r["model"] == "tiny" and r["iters"] == 2
+        assert 0 < r["min_s"] <= r["median_s"] <= r["max_s"] and r["iqr_s"] >= 0
+        assert r["gflop_per_step"] > 0 and r["peak_memory_mb"] > 0
+        assert r["fraction_of_matmul_peak"] == pytest.approx(
+            r["gflop_per_s"] * 1e9 / (report["matmul_peak_gflop_per_s"] * 1e9))
+    # The 77-token path does more work than the truncated one; so does the per-domain loop.
+    assert cases["text_encoding[7,naive]"]["gflop_per_step"] > \
+        5 * cases["text_encoding[7,truncated]"]["gflop_per_step"]
+    assert cases["optimization_step[per_domain]"]["gflop_per_step"] > \
+        cases["optimization_step[fast]"]["gflop_per_step"]
+    assert {r["ratio"] for r in report["ratios"]} == {
+        "text_encoding at 7 classes: naive / truncated",
+        "optimization step: per-domain loop / fast"}
+    assert "| tiny | text_encoding[7,naive] | 2 images x 7 classes = 14 prompts |" in proc.stdout
 
 
 def test_benchmark_rejects_an_unknown_model():

@@ -70,8 +70,7 @@ class ADCLIPClassifier(ClipImageClassifier):
 
     def _logits_and_text(self, image_features, source_domain, target_domain, image_tokens):
         prompts = self.prompt_learner.prompts(source_domain, target_domain, image_tokens)
-        text = self.encode_tokens(prompts, self.prompt_learner.tokens.eot_positions,
-                                  self.truncate_text)  # [B, K, D]
+        text = self.encode_tokens(prompts, self.prompt_learner.tokens.eot_positions)  # [B, K, D]
         logits = self.logit_scale * torch.einsum("bd,bkd->bk", image_features, text)
         return logits, text
 

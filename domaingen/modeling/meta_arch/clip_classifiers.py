@@ -44,6 +44,7 @@ class ClipImageClassifier(nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
         self._register_state_dict_hook(_drop_frozen_clip)
+        self.truncate_text = True  # False: the naive 77-token text path (benchmarks, tests)
 
     @classmethod
     def from_config(cls, cfg):
@@ -79,14 +80,14 @@ class ClipImageClassifier(nn.Module):
         images = self.normalize(torch.stack([x["image"] for x in batched_inputs]))
         return F.normalize(self.visual(images).float(), dim=-1)
 
-    def encode_tokens(self, tokens: torch.Tensor, eot_positions: torch.Tensor,
-                      truncate: bool = True) -> torch.Tensor:
+    def encode_tokens(self, tokens: torch.Tensor, eot_positions: torch.Tensor) -> torch.Tensor:
         """Normalised text features of prompt embeddings [..., K, L, W] whose end-of-text
-        positions are ``eot_positions`` [K] -> [..., K, D], in one text-encoder call."""
+        positions are ``eot_positions`` [K] -> [..., K, D], in one text-encoder call (the
+        77-token reference path when :attr:`truncate_text` is False)."""
         lead = tokens.shape[:-2]
         eot = eot_positions.repeat(tokens[..., 0, 0].numel() // tokens.shape[-3])
         feats = self.text_encoder(token_embeddings=tokens.reshape(-1, *tokens.shape[-2:]),
-                                  eot_positions=eot, truncate=truncate)
+                                  eot_positions=eot, truncate=self.truncate_text)
         return F.normalize(feats.float(), dim=-1).view(*lead, -1)
 
     def class_logits(self, image_features: torch.Tensor) -> torch.Tensor:

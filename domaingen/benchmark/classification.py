@@ -1,0 +1,175 @@
+"""Classification cases: CoOp, CoCoOp, SPG and AD-CLIP training steps and inference, and the
+per-image prompt text encoding alone, at 7 (PACS), 65 (Office-Home) and 345 (DomainNet) classes.
+
+``[truncated]`` cases use the end-of-text-truncated text encoder, ``[naive]`` the 77-token path.
+Class names: PACS's 7 and Office-Home's 65 real ones; 345 generated ones (``object0``...).
+They live in metadata-only datasets ``benchmark_classes_<K>``: no image is read.
+"""
+import itertools
+
+import torch
+from detectron2.data import MetadataCatalog
+from detectron2.utils.events import EventStorage
+
+from domaingen.data.datasets.classification import PACS_CLASSES
+from domaingen.engine import Trainer
+from domaingen.engine.spg import SPGTrainer
+
+OFFICE_HOME_CLASSES = (
+    "Alarm_Clock Backpack Batteries Bed Bike Bottle Bucket Calculator Calendar Candles Chair "
+    "Clipboards Computer Couch Curtains Desk_Lamp Drill Eraser Exit_Sign Fan File_Cabinet "
+    "Flipflops Flowers Folder Fork Glasses Hammer Helmet Kettle Keyboard Knives Lamp_Shade Laptop "
+    "Marker Monitor Mop Mouse Mug Notebook Oven Pan Paper_Clip Pen Pencil Postit_Notes Printer "
+    "Push_Pin Radio Refrigerator Ruler Scissors Screwdriver Shelf Sink Sneakers Soda Speaker "
+    "Spoon TV Table Telephone ToothBrush Toys Trash_Can Webcam").split()
+CLASS_NAMES = {7: list(PACS_CLASSES), 65: OFFICE_HOME_CLASSES,
+               345: [f"object{i}" for i in range(345)]}
+# --model key -> MODEL.CLIP.NAME; configs: tiny quick twins, else the benchmark configs
+MODELS = {"tiny": "domaingen-tiny-ViT", "ViT-B-16": "ViT-B-16", "RN50": "RN50"}
+CONFIGS = {
+    "coop": ("quick/synthetic_domains_coop.yaml", "classification/pacs/coop_ViT-B-16.yaml"),
+    "cocoop": ("quick/synthetic_domains_cocoop.yaml", "classification/pacs/cocoop_ViT-B-16.yaml"),
+    "spg": ("quick/synthetic_domains_spg.yaml", "classification/pacs/spg_ViT-B-16.yaml"),
+    "adclip": ("quick/synthetic_domains_adclip.yaml",
+               "classification/office_home/adclip_ViT-B-16_art_to_clipart.yaml"),
+}
+
+
+def classifier(ctx, method: str, classes: int):
+    """(model, cfg) of ``method`` at ``classes`` classes with random CLIP weights, train mode."""
+    name = f"benchmark_classes_{classes}"
+    MetadataCatalog.get(name).set(thing_classes=CLASS_NAMES[classes])
+    config = CONFIGS[method][0 if ctx.model_key == "tiny" else 1]
+    return ctx.model(config, ["MODEL.CLIP.NAME", MODELS[ctx.model_key],
+                              "DATASETS.TRAIN", f"('{name}',)", "DATASETS.TRAIN_UNLABELED", "()"])
+
+
+def batch_size(ctx, default_cpu: int, default_cuda: int = 32) -> int:
+    return ctx.args.batch or (default_cuda if ctx.device == "cuda" else default_cpu)
+
+
+def random_images(n: int, classes: int, seed: int, device) -> list:
+    """Mapper-like dicts: random uint8 224 px images, labels, a domain and a file name."""
+    g = torch.Generator().manual_seed(seed)
+    return [{"image": torch.randint(0, 256, (3, 224, 224), generator=g, dtype=torch.uint8)
+             .to(device), "label": i % classes, "domain": "photo", "file_name": f"{seed}_{i}.jpg"}
+            for i in range(n)]
+
+
+def _amp(ctx, cfg) -> bool:
+    return ctx.device == "cuda" and cfg.SOLVER.AMP.ENABLED
+
+
+def train_step_case(method: str, classes: int, truncate: bool):
+    """One optimizer step of a prompt learner (AD-CLIP: on B source + B target images)."""
+    def setup(ctx):
+        model, cfg = classifier(ctx, method, classes)
+        model.truncate_text = truncate
+        b = batch_size(ctx, 4 if ctx.model_key != "tiny" or method == "adclip" else 16, 16
+                       if method == "adclip" else 32)
+        data = random_images(b, classes, 0, ctx.device)
+        if method == "adclip":
+            data = {"source": data, "target": random_images(b, classes, 1, ctx.device)}
+        optimizer = Trainer.build_optimizer(cfg, model)
+        amp = _amp(ctx, cfg)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+        def step():
+            with torch.autocast("cuda", enabled=amp):
+                loss = sum(model(data).values())
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+        n = 2 * b if method == "adclip" else b
+        label = f"{b}+{b}" if method == "adclip" else str(b)
+        return step, f"{label} images, {classes} classes{', AMP' if amp else ''}", n
+
+    return setup
+
+
+def spg_train_step_case(ctx):
+    """One D step and one G step of SPG (no text encoding: the GAN works on prompts)."""
+    model, cfg = classifier(ctx, "spg", 7)
+    ctx_shape = (cfg.MODEL.PROMPT.N_CTX, model.text_encoder.width)
+    model.domain_names = ["photo"]
+    model.domain_prompts = torch.randn(1, *ctx_shape, device=ctx.device) * 0.02
+    b = batch_size(ctx, 8)
+    real = random_images(b, 7, 0, ctx.device)
+    fake = random_images(b, 7, 1, ctx.device)
+    run = SPGTrainer.from_config(cfg, model, itertools.repeat(real), itertools.repeat(fake))
+    storage = EventStorage(0)
+
+    def step():
+        with storage:
+            run.run_step()
+            storage.step()
+
+    return step, f"{b}+{b} images", 2 * b
+
+
+def inference_case(method: str, classes: int, truncate: bool):
+    def setup(ctx):
+        model, _ = classifier(ctx, method, classes)
+        model.truncate_text = truncate
+        if method == "spg":
+            model.generator.eval()
+        b = batch_size(ctx, 2 if classes > 65 and ctx.model_key != "tiny" else 8, 32)
+        images = random_images(b, classes, 2, ctx.device)
+
+        def step():
+            model.eval()
+            with torch.no_grad():
+                model(images)
+            model.train()
+
+        return step, f"{b} images, {classes} classes", b
+
+    return setup
+
+
+def text_encoding_case(classes: int, truncate: bool):
+    """The text encoder alone on per-image prompts (B images x K classes), as CoCoOp and SPG
+    inference run it; B does not depend on K, so times compare across class counts."""
+    def setup(ctx):
+        model, _ = classifier(ctx, "cocoop", classes)
+        b = batch_size(ctx, 2 if ctx.model_key != "tiny" else 8, 32)
+        ctx_vectors = torch.randn(b, *model.prompts.ctx.shape, device=ctx.device) * 0.02
+        tokens = model.prompts.assemble(ctx_vectors)
+        model.truncate_text = truncate
+
+        def step():
+            with torch.no_grad():
+                model.encode(tokens)
+
+        return step, f"{b} images x {classes} classes = {b * classes} prompts", b
+
+    return setup
+
+
+KINDS = {  # case kind -> setup(classes, truncate)
+    "text_encoding": text_encoding_case,
+    **{f"{m}_train_step": (lambda m: lambda k, t: train_step_case(m, k, t))(m)
+       for m in ("coop", "cocoop", "adclip")},
+    **{f"{m}_inference": (lambda m: lambda k, t: inference_case(m, k, t))(m)
+       for m in ("coop", "cocoop", "spg", "adclip")},
+}
+
+
+def _cases():
+    """Every kind at every class count, the truncated case next to its naive twin (so they
+    share one built model), and the ratios between them."""
+    cases, ratios = [("spg_train_step", spg_train_step_case)], []
+    for kind, make in KINDS.items():
+        for k in (7, 65, 345):
+            for twin in ("truncated", "naive"):
+                cases.append((f"{kind}[{k},{twin}]", make(k, twin == "truncated")))
+            ratios.append((f"{kind} at {k} classes: naive / truncated", f"{kind}[{k},naive]",
+                           f"{kind}[{k},truncated]", 1.0))
+    ratios.append(("text_encoding time per class, 345 vs 7 classes (<= 1: at most linear)",
+                   "text_encoding[345,truncated]", "text_encoding[7,truncated]", 7 / 345))
+    return cases, ratios
+
+
+CASES, RATIOS = _cases()

@@ -1,0 +1,132 @@
+"""Detection cases: CLIP the Gap's optimization step and the detector's iterations."""
+from typing import List
+
+import torch
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import EventStorage
+
+from domaingen.clip import build_clip_from_cfg, encode_prompts
+from domaingen.modeling.roi_heads import detector_class_names
+from domaingen.engine import Trainer
+from domaingen.modeling.augmentation import augmentation_step
+
+from .naive import augmentation_step_per_domain
+
+CROP_SIZE = 224
+IMAGE_HW = (600, 1000)
+BOXES_PER_IMAGE = 4
+# --model key -> (MODEL.CLIP.NAME, config file below configs/)
+MODELS = {
+    "tiny": ("domaingen-tiny-RN", "quick/diverse_weather_clip_gap.yaml"),
+    "RN101": ("RN101", "diverse_weather/clip_gap_RN101.yaml"),
+    "RN50": ("RN50", "diverse_weather/clip_gap_RN101.yaml"),
+}
+
+
+def detector(ctx):
+    """The ClipGapRCNN of the model key (random CLIP, frozen BatchNorm), in train mode."""
+    name, config = MODELS[ctx.model_key]
+    return ctx.model(config, ["MODEL.CLIP.NAME", name, "MODEL.CLIP.FROZEN_BN", "True"])
+
+
+def crops_per_step(ctx) -> int:
+    if ctx.args.crops:
+        return ctx.args.crops
+    return 8 if ctx.args.device == "cpu" and ctx.model_key != "tiny" else 60
+
+
+def optimization_step_case(step_fn):
+    def setup(ctx):
+        model, cfg = detector(ctx)
+        c = cfg.MODEL.CLIP_GAP
+        n = crops_per_step(ctx)
+        crops = torch.randint(0, 256, (n, 3, CROP_SIZE, CROP_SIZE), dtype=torch.uint8,
+                              device=ctx.device)
+        optimizer = torch.optim.Adam([model.augmentation_bank.offsets], lr=c.OPT_LR)
+
+        def step():
+            step_fn(model, crops, optimizer, c.OPT_L1_WEIGHT)
+
+        return step, f"{n} crops x {len(model.augmentation_bank)} prompts", n
+
+    return setup
+
+
+def random_detection_batch(batch_size: int, num_classes: int, device) -> List[dict]:
+    """Dataset-mapper-like dicts: a random 0-255 image [3, H, W] and a few random boxes."""
+    height, width = IMAGE_HW
+    batch = []
+    for _ in range(batch_size):
+        xy = torch.rand(BOXES_PER_IMAGE, 2) * torch.tensor([width * 0.7, height * 0.7])
+        wh = 32 + torch.rand(BOXES_PER_IMAGE, 2) * torch.tensor([width * 0.3, height * 0.3])
+        instances = Instances(IMAGE_HW)
+        instances.gt_boxes = Boxes(torch.cat([xy, xy + wh], dim=1))
+        instances.gt_classes = torch.randint(0, num_classes, (BOXES_PER_IMAGE,))
+        image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8).float()
+        batch.append({"image": image.to(device), "height": height, "width": width,
+                      "instances": instances.to(device)})
+    return batch
+
+
+def train_iter_case(aug_prob: float, encode_text_each_iter: bool = False):
+    """Forward, backward and SGD step; ``encode_text_each_iter`` is the naive twin that encodes
+    the class prompts again every iteration instead of keeping their embeddings."""
+    def setup(ctx):
+        model, cfg = detector(ctx)
+        batch_size = ctx.args.batch or (4 if ctx.device == "cuda" else 2)
+        batch = random_detection_batch(batch_size, cfg.MODEL.ROI_HEADS.NUM_CLASSES, ctx.device)
+        optimizer = Trainer.build_optimizer(cfg, model)
+        storage = EventStorage(0)
+        predictor = model.roi_heads.box_predictor
+        if encode_text_each_iter:
+            clip_model = build_clip_from_cfg(cfg).to(ctx.device)
+            classes = detector_class_names(cfg)
+
+        def step():
+            model.aug_prob, model.aug_when_rand_above_prob = aug_prob, False
+            if encode_text_each_iter:
+                predictor.text_embeddings.copy_(encode_prompts(
+                    clip_model, cfg.MODEL.CLIP.NAME, classes, cfg.MODEL.TEXT_CLASSIFIER.TEMPLATES))
+            with storage:
+                loss = sum(model(batch).values())
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                storage.step()
+
+        return step, f"{batch_size} images {IMAGE_HW[0]}x{IMAGE_HW[1]}", batch_size
+
+    return setup
+
+
+def inference_case(ctx):
+    model, _ = detector(ctx)
+    batch = [{k: v for k, v in x.items() if k != "instances"}
+             for x in random_detection_batch(1, 1, ctx.device)]
+
+    def step():
+        model.eval()
+        with torch.no_grad():
+            model(batch)
+        model.train()
+
+    return step, f"1 image {IMAGE_HW[0]}x{IMAGE_HW[1]}", 1
+
+
+CASES = [
+    ("optimization_step[fast]", optimization_step_case(augmentation_step)),
+    ("optimization_step[per_domain]", optimization_step_case(augmentation_step_per_domain)),
+    ("detector_train_iter[aug]", train_iter_case(1.0)),
+    ("detector_train_iter[no_aug]", train_iter_case(0.0)),
+    ("detector_train_iter[text_per_iter]", train_iter_case(0.0, encode_text_each_iter=True)),
+    ("detector_inference", inference_case),
+]
+# (label, numerator case, denominator case, scale): scale x ratio of median times
+RATIOS = [
+    ("optimization step: per-domain loop / fast", "optimization_step[per_domain]",
+     "optimization_step[fast]", 1.0),
+    ("detector iteration: aug / no_aug", "detector_train_iter[aug]", "detector_train_iter[no_aug]",
+     1.0),
+    ("detector iteration: text encoded per iteration / cached", "detector_train_iter[text_per_iter]",
+     "detector_train_iter[no_aug]", 1.0),
+]

@@ -1,0 +1,184 @@
+"""Running benchmark suites: models, measurement, ratio table, JSON report."""
+import argparse
+import fnmatch
+import json
+import os
+import random
+import time
+import warnings
+from typing import Dict, List
+
+import numpy as np
+import torch
+
+from domaingen.engine import Trainer, load_config
+from domaingen.utils.files import atomic_write
+
+from . import classification, detection
+from .measure import PeakMemory, count_flops, matmul_flops_per_s, timing_stats
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "configs")
+SUITES = {"detection": detection, "classification": classification}
+DEFAULT_MODELS = {"detection": "tiny,RN101", "classification": "tiny,ViT-B-16"}
+SEED = 0
+
+
+def seed_all(seed: int = SEED) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Context:
+    """What the cases of one (suite, model key) share: arguments, device, and the last built
+    model (one at a time: large CLIP models do not fit many times over in memory)."""
+
+    def __init__(self, args, model_key: str):
+        self.args, self.model_key, self.device = args, model_key, args.device
+        self._key, self._built = None, None
+
+    def model(self, config: str, opts: List[str]):
+        """(model, cfg) of ``configs/<config>`` with ``opts``, random CLIP weights, train mode."""
+        key = (config, tuple(opts))
+        if key != self._key:
+            self._built = None
+            cfg = load_config(os.path.join(CONFIG_DIR, config), list(opts) + [
+                "MODEL.CLIP.WEIGHTS", "", "MODEL.DEVICE", self.device, "OUTPUT_DIR", ""])
+            seed_all()
+            self._key, self._built = key, (Trainer.build_model(cfg).train(), cfg)
+        return self._built
+
+    def sync(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+
+def time_case(ctx: Context, name: str, setup, peak_flops: float) -> dict:
+    """Warm up (the first warm-up iteration also counts FLOPs), then time ``--iters``."""
+    seed_all()
+    step, batch, images = setup(ctx)
+    flops = None
+    for i in range(ctx.args.warmup):
+        if i == 0:
+            flops = count_flops(step)
+        else:
+            step()
+    ctx.sync()
+    times = []
+    with PeakMemory(ctx.device) as memory:
+        for _ in range(ctx.args.iters):
+            start = time.perf_counter()
+            step()
+            ctx.sync()
+            times.append(time.perf_counter() - start)
+    stats = timing_stats(times)
+    result = {"model": ctx.model_key, "case": name, "batch": batch, "iters": len(times),
+              "warmup": ctx.args.warmup, **stats, "images_per_s": images / stats["median_s"],
+              "peak_memory_mb": memory.peak / 2 ** 20, "times_s": times}
+    if flops is not None:
+        result["gflop_per_step"] = flops / 1e9
+        result["gflop_per_s"] = flops / 1e9 / stats["median_s"]
+        result["fraction_of_matmul_peak"] = flops / stats["median_s"] / peak_flops
+    return result
+
+
+def ratios(module, results: List[dict]) -> List[dict]:
+    by_key = {(r["model"], r["case"]): r for r in results}
+    out = []
+    for model in dict.fromkeys(r["model"] for r in results):
+        for label, num, den, scale in module.RATIOS:
+            if (model, num) in by_key and (model, den) in by_key:
+                value = scale * by_key[(model, num)]["median_s"] / by_key[(model, den)]["median_s"]
+                out.append({"model": model, "ratio": label, "value": value})
+    return out
+
+
+def markdown(results: List[dict], ratio_rows: List[dict]) -> str:
+    lines = ["| model | case | batch | median s | IQR s | min s | max s | it/s | img/s | "
+             "GFLOP/step | GFLOP/s | % matmul peak | peak MB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        flops = (f"{r['gflop_per_step']:.1f} | {r['gflop_per_s']:.1f} | "
+                 f"{100 * r['fraction_of_matmul_peak']:.0f}" if "gflop_per_step" in r
+                 else " | | ")
+        lines.append(f"| {r['model']} | {r['case']} | {r['batch']} | {r['median_s']:.4f} | "
+                     f"{r['iqr_s']:.4f} | {r['min_s']:.4f} | {r['max_s']:.4f} | "
+                     f"{r['iters_per_s']:.3f} | {r['images_per_s']:.2f} | {flops} | "
+                     f"{r['peak_memory_mb']:.0f} |")
+    if ratio_rows:
+        lines += ["", "| model | ratio (median times) | value |", "|---|---|---:|"]
+        lines += [f"| {r['model']} | {r['ratio']} | {r['value']:.2f} |" for r in ratio_rows]
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="tools/benchmark.py", description=__doc__)
+    parser.add_argument("--suite", choices=sorted(SUITES) + ["all"], default="detection")
+    parser.add_argument("--model", action="append", metavar="KEY",
+                        help="repeatable or comma separated; detection: tiny, RN101, RN50; "
+                             "classification: tiny, ViT-B-16, RN50 (default: "
+                             + "; ".join(f"{s}: {m}" for s, m in DEFAULT_MODELS.items()) + ")")
+    parser.add_argument("--cases", action="append", metavar="GLOB",
+                        help="only cases matching these shell patterns, e.g. 'text_encoding*' "
+                             "or '*[7,*' (repeatable; default: all)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--iters", type=int, default=5, help="timed iterations per case")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed iterations first (the first one counts FLOPs)")
+    parser.add_argument("--crops", type=int, default=0,
+                        help="crops per optimization step (default 60; 8 for big models on CPU)")
+    parser.add_argument("--batch", type=int, default=0, help="images per step (default per case)")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.iters < 1 or args.warmup < 0 or args.crops < 0 or args.batch < 0:
+        parser.error("--iters must be >= 1; --warmup, --crops and --batch >= 0")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available")
+    return args
+
+
+def suite_models(args, suite: str) -> List[str]:
+    keys = [k.strip() for v in (args.model or [DEFAULT_MODELS[suite]]) for k in v.split(",")
+            if k.strip()]
+    known = SUITES[suite].MODELS
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise SystemExit(f"unknown --model {unknown} for the {suite} suite: choose from "
+                         f"{sorted(known)}")
+    return list(dict.fromkeys(keys))
+
+
+def main(argv=None) -> Dict:
+    args = parse_args(argv)
+    for message in ("torch.meshgrid", "Converting a tensor with requires_grad"):
+        warnings.filterwarnings("ignore", message=message)
+    peak = matmul_flops_per_s(args.device)
+    print(f"{args.device}: {torch.get_num_threads()} CPU threads, torch {torch.__version__}; "
+          f"matmul peak {peak / 1e9:.1f} GFLOP/s; {args.warmup} warm-up + {args.iters} timed "
+          f"iterations per case", flush=True)
+    suites = sorted(SUITES) if args.suite == "all" else [args.suite]
+    results, ratio_rows = [], []
+    for suite in suites:
+        module = SUITES[suite]
+        cases = [(n, s) for n, s in module.CASES
+                 if not args.cases or any(fnmatch.fnmatchcase(n, g) for g in args.cases)]
+        suite_results = []
+        for key in suite_models(args, suite):
+            ctx = Context(args, key)
+            for name, setup in cases:
+                r = time_case(ctx, name, setup, peak)
+                suite_results.append({"suite": suite, **r})
+                print(f"[{key}] {name}: median {r['median_s']:.4f} s ({r['batch']})", flush=True)
+            del ctx
+        results += suite_results
+        ratio_rows += ratios(module, suite_results)
+    print("\n" + markdown(results, ratio_rows))
+    report = {"device": args.device, "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "matmul_peak_gflop_per_s": peak / 1e9,
+              "iters": args.iters, "warmup": args.warmup, "results": results,
+              "ratios": ratio_rows}
+    if args.json:
+        atomic_write(args.json, lambda f: f.write(json.dumps(report, indent=2).encode()))
+        print(f"\nwrote {args.json}")
+    return report

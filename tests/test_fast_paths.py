@@ -1,0 +1,78 @@
+"""Every fast path against its naive twin (fp32, same outputs within 1e-5)."""
+import copy
+import os
+
+import pytest
+import torch
+from detectron2.modeling import build_model
+from detectron2.utils.events import EventStorage
+
+from domaingen.benchmark.detection import random_detection_batch
+from domaingen.benchmark.naive import augmentation_step_per_domain
+from domaingen.clip import ClipTextEncoder, build_clip_from_cfg, encode_prompts
+from domaingen.engine import load_config
+from domaingen.modeling.augmentation import augmentation_step
+from domaingen.modeling.roi_heads import detector_class_names
+
+QUICK = os.path.join(os.path.dirname(__file__), "..", "configs", "quick")
+GAP = os.path.join(QUICK, "diverse_weather_clip_gap.yaml")
+TARGETS = "['night time', 'rainy day', 'foggy day']"
+
+
+@pytest.fixture(scope="module")
+def detector():
+    torch.manual_seed(0)
+    cfg = load_config(GAP, ["MODEL.CLIP.FROZEN_BN", "True", "MODEL.CLIP_GAP.TARGET_PROMPTS",
+                            TARGETS, "MODEL.DEVICE", "cpu"])
+    return build_model(cfg).train(), cfg
+
+
+def test_optimization_step_equals_the_per_domain_loop(detector):
+    model, _ = detector
+    fast, naive = copy.deepcopy(model), copy.deepcopy(model)
+    g = torch.Generator().manual_seed(0)
+    start = torch.randn(fast.augmentation_bank.offsets.shape, generator=g) * 0.1
+    crops = torch.randint(0, 256, (3, 3, 224, 224), generator=g, dtype=torch.uint8)
+    losses = []
+    for m, step in ((fast, augmentation_step), (naive, augmentation_step_per_domain)):
+        with torch.no_grad():
+            m.augmentation_bank.offsets.copy_(start)
+        optimizer = torch.optim.SGD([m.augmentation_bank.offsets], lr=1.0)
+        losses.append(step(m, crops, optimizer, 1.0))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    moved = fast.augmentation_bank.offsets - start
+    assert moved.abs().max() > 0
+    assert torch.allclose(fast.augmentation_bank.offsets, naive.augmentation_bank.offsets,
+                          atol=1e-5, rtol=0)
+    assert all(p.grad is None for p in naive.parameters())  # the loop left no gradients behind
+
+
+def test_detector_iteration_uses_cached_class_text(detector, monkeypatch):
+    model, cfg = detector
+    fresh = encode_prompts(build_clip_from_cfg(cfg), cfg.MODEL.CLIP.NAME,
+                           detector_class_names(cfg), cfg.MODEL.TEXT_CLASSIFIER.TEMPLATES)
+    cached = model.roi_heads.box_predictor.text_embeddings
+    assert torch.allclose(cached, fresh, atol=1e-5)
+    calls = []
+    forward = ClipTextEncoder.forward
+    monkeypatch.setattr(ClipTextEncoder, "forward",
+                        lambda self, *a, **k: calls.append(1) or forward(self, *a, **k))
+    batch = random_detection_batch(1, cfg.MODEL.ROI_HEADS.NUM_CLASSES, "cpu")
+    with EventStorage(0):
+        losses = model(batch)
+    sum(losses.values()).backward()
+    model.zero_grad(set_to_none=True)
+    assert calls == []  # no text encoding inside a training iteration
+
+
+@pytest.mark.parametrize("arch", ["CoOpClassifier", "CoCoOpClassifier"])
+def test_truncated_text_path_equals_the_77_token_path(arch):
+    cfg = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+                      ["MODEL.META_ARCHITECTURE", arch])
+    model = build_model(cfg).eval()
+    features = torch.nn.functional.normalize(torch.randn(3, 64), dim=-1)
+    with torch.no_grad():
+        truncated = model.class_logits(features)
+        model.truncate_text = False
+        naive = model.class_logits(features)
+    assert torch.allclose(truncated, naive, atol=1e-5 * model.logit_scale.item())
