@@ -171,6 +171,22 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(synthetic_domains, lab
         assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
 
 
+def test_mixed_precision_step_runs_and_updates_both_networks(synthetic_domains, labels, tmp_path):
+    trainer = Trainer(spg_cfg(labels, tmp_path))
+    run = trainer._trainer
+    run.amp_dtype = torch.bfloat16  # CPU autocast; on CUDA SOLVER.AMP.ENABLED sets it
+    g0 = [p.detach().clone() for p in trainer.model.generator.parameters()]
+    d0 = [p.detach().clone() for p in trainer.model.discriminator.parameters()]
+    from detectron2.utils.events import EventStorage
+    with EventStorage(0) as storage:
+        run.iter = 0
+        run.run_step()
+        losses = storage.latest()
+    assert all(torch.isfinite(torch.tensor(losses[k][0])) for k in ("loss_d", "loss_g"))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.model.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.model.discriminator.parameters()))
+
+
 # ------------------------------------------------------------------------------ bad input
 
 def test_stage_two_without_labels_is_refused(synthetic_domains):

@@ -118,6 +118,8 @@ def add_classification_config(cfg: CN) -> None:
     # SOLVER.WARMUP_ITERS from these, and then reads TEST.EVAL_PERIOD and
     # SOLVER.CHECKPOINT_PERIOD in epochs too.
     cfg.SOLVER.EPOCHS = 0
+    # Autocast dtype of SOLVER.AMP.ENABLED (CUDA): "float16" (with loss scaling) or "bfloat16".
+    cfg.SOLVER.AMP.PRECISION = "float16"
     cfg.SOLVER.WARMUP_EPOCHS = 0
 
 

@@ -1,5 +1,6 @@
 """SPG stage II's run step: a discriminator step, then a generator step, every iteration."""
 import time
+from typing import Optional
 
 import torch
 from detectron2.engine import SimpleTrainer
@@ -34,8 +35,12 @@ class SPGTrainer(SimpleTrainer):
     """
 
     def __init__(self, model, data_loader, fake_loader, optimizer_g, optimizer_d, scheduler_d,
-                 limits_g, limits_d, seed: int = -1):
+                 limits_g, limits_d, seed: int = -1, amp_dtype: Optional[torch.dtype] = None):
         super().__init__(model, data_loader, optimizer_g)
+        # Mixed precision (autocast at amp_dtype on the model's device; fp16 adds loss scaling).
+        self.amp_dtype = amp_dtype
+        self.scaler = torch.amp.GradScaler(model.device.type,
+                                           enabled=amp_dtype == torch.float16)
         self.fake_loader = fake_loader
         self._fake_iter = None
         self.optimizer_d = optimizer_d
@@ -59,7 +64,8 @@ class SPGTrainer(SimpleTrainer):
                                                    s.CLIP_G_LAST_BIAS),
                    model.discriminator.gradient_limits(s.CLIP_D_WEIGHT, s.CLIP_D_BIAS,
                                                        s.CLIP_D_FIRST_LAST),
-                   cfg.SEED)
+                   cfg.SEED, getattr(torch, cfg.SOLVER.AMP.PRECISION)
+                   if cfg.SOLVER.AMP.ENABLED else None)
 
     def run_step(self):
         assert self.model.training, "[SPGTrainer] model was changed to eval mode!"
@@ -72,40 +78,47 @@ class SPGTrainer(SimpleTrainer):
         real = next(real_iter)
         fake = next(self._fake_iter)
         data_time = time.perf_counter() - start
-        model = self.model
-        real_features = model.image_features(real)
-        fake_features = model.image_features(fake)
-        real_prompts = model.domain_prompt_labels(real)
-        fake_prompts = self.generator(model.sample_noise(len(fake)), fake_features)
-
-        # D step: one forward over the real and the (detached) generated pairs.
-        scores = self.discriminator(torch.cat([real_prompts, fake_prompts.detach()]),
-                                    torch.cat([real_features, fake_features]))
-        loss_d = lsgan_loss(scores[:len(real)], 1.0) + lsgan_loss(scores[len(real):], 0.0)
+        model, scaler = self.model, self.scaler
+        with torch.autocast(model.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            real_features = model.image_features(real)
+            fake_features = model.image_features(fake)
+            real_prompts = model.domain_prompt_labels(real)
+            fake_prompts = self.generator(model.sample_noise(len(fake)), fake_features)
+            # D step: one forward over the real and the (detached) generated pairs.
+            scores = self.discriminator(torch.cat([real_prompts, fake_prompts.detach()]),
+                                        torch.cat([real_features, fake_features])).float()
+            loss_d = lsgan_loss(scores[:len(real)], 1.0) + lsgan_loss(scores[len(real):], 0.0)
         self.optimizer_d.zero_grad()
-        loss_d.backward()
+        scaler.scale(loss_d).backward()
+        scaler.unscale_(self.optimizer_d)
         clip_gradients_per_parameter(model.discriminator.named_parameters(), self.limits_d)
-        self.optimizer_d.step()
+        scaler.step(self.optimizer_d)
 
         # G step through the updated D, outside D's DDP wrapper (D's gradients are not needed).
         discriminator = model.discriminator
         discriminator.requires_grad_(False)
         try:
-            loss_g = lsgan_loss(discriminator(fake_prompts, fake_features), 1.0)
+            with torch.autocast(model.device.type, dtype=self.amp_dtype or torch.float32,
+                                enabled=self.amp_dtype is not None):
+                loss_g = lsgan_loss(discriminator(fake_prompts, fake_features).float(), 1.0)
         finally:
             discriminator.requires_grad_(True)
         self.optimizer.zero_grad()
-        loss_g.backward()
+        scaler.scale(loss_g).backward()
+        scaler.unscale_(self.optimizer)
         clip_gradients_per_parameter(model.generator.named_parameters(), self.limits_g)
-        self.optimizer.step()
+        scaler.step(self.optimizer)
+        scaler.update()
         self.scheduler_d.step()
         self._write_metrics({"loss_d": loss_d, "loss_g": loss_g}, data_time)
 
     def state_dict(self):
         return {**super().state_dict(), "optimizer_d": self.optimizer_d.state_dict(),
-                "scheduler_d": self.scheduler_d.state_dict()}
+                "scheduler_d": self.scheduler_d.state_dict(), "scaler": self.scaler.state_dict()}
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
         self.optimizer_d.load_state_dict(state_dict["optimizer_d"])
         self.scheduler_d.load_state_dict(state_dict["scheduler_d"])
+        self.scaler.load_state_dict(state_dict["scaler"])

@@ -5,7 +5,6 @@ import os
 import weakref
 
 import torch
-
 from detectron2.data import (
     DatasetCatalog,
     MetadataCatalog,
@@ -77,8 +76,10 @@ class Trainer(DefaultTrainer):
         else:
             optimizer = self.build_optimizer(cfg, model)
             model = create_ddp_model(model, broadcast_buffers=False)
-            self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
-                model, loaders[0], optimizer)
+            self._trainer = (
+                AMPTrainer(model, loaders[0], optimizer,
+                           precision=getattr(torch, cfg.SOLVER.AMP.PRECISION))
+                if cfg.SOLVER.AMP.ENABLED else SimpleTrainer(model, loaders[0], optimizer))
         self._samplers = [loader.resumable_sampler for loader in loaders
                           if hasattr(loader, "resumable_sampler")]
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
