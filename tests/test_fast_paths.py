@@ -76,3 +76,16 @@ def test_truncated_text_path_equals_the_77_token_path(arch):
         model.truncate_text = False
         naive = model.class_logits(features)
     assert torch.allclose(truncated, naive, atol=1e-5 * model.logit_scale.item())
+
+
+def test_speed_options_compile_in_place_and_keep_parameter_names():
+    from domaingen.engine import Trainer
+
+    opts = ["MODEL.META_ARCHITECTURE", "CoOpClassifier"]
+    plain = Trainer.build_model(load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"), opts))
+    fast = Trainer.build_model(load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+                                           opts + ["MODEL.CHANNELS_LAST", "True",
+                                                   "MODEL.COMPILE", "True"]))
+    assert fast.visual._compiled_call_impl is not None  # compiled in place...
+    assert list(fast.state_dict()) == list(plain.state_dict())  # ...names unchanged
+    assert fast.visual.conv1.weight.is_contiguous(memory_format=torch.channels_last)

@@ -120,6 +120,9 @@ def add_classification_config(cfg: CN) -> None:
     cfg.SOLVER.EPOCHS = 0
     # Autocast dtype of SOLVER.AMP.ENABLED (CUDA): "float16" (with loss scaling) or "bfloat16".
     cfg.SOLVER.AMP.PRECISION = "float16"
+    # Speed options: channels-last convolution weights; torch.compile of the image tower.
+    cfg.MODEL.CHANNELS_LAST = False
+    cfg.MODEL.COMPILE = False
     cfg.SOLVER.WARMUP_EPOCHS = 0
 
 

@@ -30,6 +30,7 @@ from domaingen.modeling.meta_arch import ClipImageClassifier, SPGClassifier
 from .augmentation import SemanticAugmentationHook
 from .checkpoint import AtomicCheckpointer
 from .launch import create_ddp_model
+from .speed import apply_speed_options
 from .spg import SPGTrainer
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,10 @@ class Trainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_model(cls, cfg):
+        return apply_speed_options(super().build_model(cfg), cfg)
 
     def build_hooks(self):
         hooks = super().build_hooks()
