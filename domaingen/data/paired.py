@@ -26,8 +26,10 @@ class PairedLoader:
         self.resumable_samplers = list(resumable_samplers)
 
     def __iter__(self):
-        for source, target in zip(self.source, self.target):
-            yield {"source": source, "target": target}
+        # Both loader iterators are created here, not at the first step (creating one draws from
+        # torch's RNG, which the Trainer seeds per step).
+        source, target = iter(self.source), iter(self.target)
+        return ({"source": s, "target": t} for s, t in zip(source, target))
 
 
 def _class_list(name: str) -> List[str]:

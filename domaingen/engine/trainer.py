@@ -13,6 +13,7 @@ from detectron2.data import (
     build_detection_train_loader,
     get_detection_dataset_dicts,
 )
+from detectron2.data.common import AspectRatioGroupedDataset
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.engine.hooks import BestCheckpointer, EvalHook
 from detectron2.evaluation import inference_on_dataset
@@ -23,7 +24,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from domaingen.data.mappers import ClassificationMapper, DetectionMapper
-from domaingen.data.samplers import ResumableTrainingSampler
+from domaingen.data.samplers import EagerGroupedLoader, ResumableTrainingSampler
 from domaingen.data.paired import build_paired_train_loader
 from domaingen.evaluation import ClassificationEvaluator, DomainAPEvaluator, write_domain_tables
 from domaingen.modeling.meta_arch import ClipImageClassifier, SPGClassifier
@@ -208,6 +209,8 @@ class Trainer(DefaultTrainer):
             sampler = ResumableTrainingSampler(len(dataset), seed=seed)
             loader = build_detection_train_loader(cfg, mapper=DetectionMapper(cfg, True),
                                                   dataset=dataset, sampler=sampler)
+            if isinstance(loader, AspectRatioGroupedDataset):
+                loader = EagerGroupedLoader(loader)
         else:
             dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
             sampler = ResumableTrainingSampler(len(dataset), seed=seed)
