@@ -1,12 +1,15 @@
-"""Classification mapper: dataset dict -> ``{"image": CHW uint8, "label", "domain"}``.
+"""Mappers: classification (dataset dict -> ``{"image": CHW uint8, "label", "domain"}``) and
+detection (Detectron2's DatasetMapper, naming or skipping unreadable images).
 
-Detection uses Detectron2's DatasetMapper. Training images get a random resized crop and a
+Classification training images get a random resized crop and a
 horizontal flip (as CoOp/Dassl and the AD-CLIP/SPG authors); test images are resized (short
 side) and centre-cropped. CLIP normalisation happens in the model.
 """
 import logging
 
 import torch
+from detectron2.config import configurable
+from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
@@ -16,6 +19,43 @@ logger = logging.getLogger(__name__)
 
 class ImageDecodeError(RuntimeError):
     """An image file that cannot be read; the message names the file."""
+
+
+def bad_image(file_name: str, error: Exception, skip: bool, skipped: int) -> int:
+    """Raise ImageDecodeError for an unreadable image, or (``skip``) log it and return the new
+    count of skipped images."""
+    if not skip:
+        raise ImageDecodeError(f"cannot read image {file_name}: {error}. Fix or remove it, or set "
+                               f"DATALOADER.SKIP_BAD_IMAGES True to skip unreadable training "
+                               f"images.") from error
+    logger.warning(f"skipped unreadable image {file_name} ({error}); {skipped + 1} skipped so "
+                   f"far in this worker")
+    return skipped + 1
+
+
+class DetectionMapper(DatasetMapper):
+    """Detectron2's DatasetMapper; an image that cannot be read raises ImageDecodeError naming
+    the file, or with ``skip_bad_images`` (training only) is counted, logged and skipped
+    (Detectron2's loader then draws another image)."""
+
+    @configurable
+    def __init__(self, is_train: bool = True, *, skip_bad_images: bool = False, **kwargs):
+        super().__init__(is_train, **kwargs)
+        self.skip_bad_images = skip_bad_images and is_train
+        self.skipped = 0
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True):
+        return {**super().from_config(cfg, is_train),
+                "skip_bad_images": cfg.DATALOADER.SKIP_BAD_IMAGES}
+
+    def __call__(self, dataset_dict: dict):
+        try:
+            return super().__call__(dataset_dict)
+        except OSError as e:  # PIL: unidentified, truncated or missing image files
+            self.skipped = bad_image(dataset_dict["file_name"], e, self.skip_bad_images,
+                                     self.skipped)
+            return None
 
 
 class ClassificationMapper:
@@ -49,13 +89,8 @@ class ClassificationMapper:
         try:
             image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
         except Exception as e:
-            if not self.skip_bad_images:
-                raise ImageDecodeError(f"cannot read image {dataset_dict['file_name']}: {e}. "
-                                       f"Fix or remove it, or set DATALOADER.SKIP_BAD_IMAGES "
-                                       f"True to skip unreadable training images.") from e
-            self.skipped += 1
-            logger.warning(f"skipped unreadable image {dataset_dict['file_name']} ({e}); "
-                           f"{self.skipped} skipped so far in this worker")
+            self.skipped = bad_image(dataset_dict["file_name"], e, self.skip_bad_images,
+                                     self.skipped)
             return None
         tensor = torch.from_numpy(image.copy()).permute(2, 0, 1).contiguous()
         return {

@@ -1,31 +1,35 @@
 """Paired source/target training loader for unsupervised domain adaptation (AD-CLIP).
 
 Two Detectron2 train loaders, one over the labelled ``DATASETS.TRAIN`` and one over the
-unlabelled ``DATASETS.TRAIN_UNLABELED``, each with its own infinite ``TrainingSampler``
-(independent shuffles from different seeds, reshuffled on every pass, sharded per rank under
-DDP). Every step yields ``{"source": [dicts], "target": [dicts]}`` of ``SOLVER.IMS_PER_BATCH``
-images each (over all ranks), so Detectron2's SimpleTrainer/AMPTrainer run step is unchanged.
+unlabelled ``DATASETS.TRAIN_UNLABELED``, each with its own infinite, resumable sampler
+(independent shuffles from ``SEED`` and ``SEED + 1``, reshuffled on every pass, sharded per rank
+under DDP; ``resumable_samplers`` lets the Trainer restart both streams at a resumed iteration).
+Every step yields ``{"source": [dicts], "target": [dicts]}`` of ``SOLVER.IMS_PER_BATCH`` images
+each (over all ranks), so Detectron2's SimpleTrainer/AMPTrainer run step is unchanged.
 Target labels are replaced by -1: the model never sees them.
 """
 from typing import List, Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_train_loader
-from detectron2.data.samplers import TrainingSampler
 from detectron2.utils import comm
 
 from .mappers import ClassificationMapper
+from .samplers import ResumableTrainingSampler
 
 
 class PairedLoader:
     """Zips two infinite loaders into ``{"source": batch, "target": batch}`` steps."""
 
-    def __init__(self, source, target):
+    def __init__(self, source, target, resumable_samplers=()):
         self.source = source
         self.target = target
+        self.resumable_samplers = list(resumable_samplers)
 
     def __iter__(self):
-        for source, target in zip(self.source, self.target):
-            yield {"source": source, "target": target}
+        # Both loader iterators are created here, not at the first step (creating one draws from
+        # torch's RNG, which the Trainer seeds per step).
+        source, target = iter(self.source), iter(self.target)
+        return ({"source": s, "target": t} for s, t in zip(source, target))
 
 
 def _class_list(name: str) -> List[str]:
@@ -70,12 +74,15 @@ def build_paired_train_loader(cfg) -> PairedLoader:
     source = _dataset_dicts(source_names, "DATASETS.TRAIN")
     target = [{**d, "label": -1} for d in _dataset_dicts(target_names, "DATASETS.TRAIN_UNLABELED")]
     mapper = ClassificationMapper.from_cfg(cfg, is_train=True)
-    seed = comm.shared_random_seed()  # the same on every rank: each rank takes its shard
+    # The same seed on every rank: each rank takes its shard of one stream.
+    seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
+    samplers = [ResumableTrainingSampler(len(dicts), seed=seed + i)
+                for i, dicts in enumerate((source, target))]
     loaders = [
         build_detection_train_loader(
-            dataset=dicts, mapper=mapper, sampler=TrainingSampler(len(dicts), seed=seed + i),
+            dataset=dicts, mapper=mapper, sampler=sampler,
             total_batch_size=cfg.SOLVER.IMS_PER_BATCH, aspect_ratio_grouping=False,
             num_workers=cfg.DATALOADER.NUM_WORKERS)
-        for i, dicts in enumerate((source, target))
+        for sampler, dicts in zip(samplers, (source, target))
     ]
-    return PairedLoader(*loaders)
+    return PairedLoader(*loaders, resumable_samplers=samplers)

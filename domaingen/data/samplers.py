@@ -1,6 +1,8 @@
-"""Training samplers whose stream can resume where an interrupted run stopped."""
+"""Training samplers and loaders whose stream can resume where an interrupted run stopped."""
+import copy
 import itertools
 
+from detectron2.data.common import AspectRatioGroupedDataset
 from detectron2.data.samplers import TrainingSampler
 
 
@@ -17,3 +19,17 @@ class ResumableTrainingSampler(TrainingSampler):
     def __iter__(self):
         yield from itertools.islice(self._infinite_indices(), self.start + self._rank, None,
                                     self._world_size)
+
+
+class EagerGroupedLoader:
+    """Detectron2's aspect-ratio grouped loader whose iterator creates the inner DataLoader's
+    iterator at once, not at the first batch: creating it draws from torch's RNG, which the
+    Trainer seeds per step, so it must happen before the first seeding."""
+
+    def __init__(self, grouped: AspectRatioGroupedDataset):
+        self.grouped = grouped
+
+    def __iter__(self):
+        grouped = copy.copy(self.grouped)
+        grouped.dataset = iter(grouped.dataset)
+        return iter(grouped)

@@ -2,9 +2,9 @@
 from .checkpoint import AtomicCheckpointer, CheckpointError
 from .launch import create_ddp_model, launch
 from .setup import ConfigError, default_output_dir, load_config, setup
-from .trainer import Trainer
+from .trainer import Trainer, TrainingDivergedError
 
 __all__ = [
-    "AtomicCheckpointer", "CheckpointError", "ConfigError", "Trainer", "create_ddp_model",
-    "default_output_dir", "launch", "load_config", "setup",
+    "AtomicCheckpointer", "CheckpointError", "ConfigError", "Trainer", "TrainingDivergedError",
+    "create_ddp_model", "default_output_dir", "launch", "load_config", "setup",
 ]

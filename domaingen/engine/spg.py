@@ -5,17 +5,10 @@ from typing import Optional
 import torch
 from detectron2.engine import SimpleTrainer
 from detectron2.solver import build_lr_scheduler
-from detectron2.utils import comm
 
 from domaingen.modeling.spg import clip_gradients_per_parameter, lsgan_loss
 
 from .launch import create_ddp_model
-
-
-def seed_step(seed: int, iteration: int) -> None:
-    """Seed torch's RNG from (seed, iteration, rank): the step's noise, dropout and (in-process)
-    data augmentation then depend on nothing a resumed run could lose."""
-    torch.manual_seed((seed * 1_000_003 + iteration) * 131 + comm.get_rank())
 
 
 class SPGTrainer(SimpleTrainer):
@@ -31,11 +24,12 @@ class SPGTrainer(SimpleTrainer):
 
     G and D are wrapped in DDP separately, each doing one forward and one backward per iteration.
     The trainer's LR hook schedules G (``self.optimizer``); this run step schedules D. The state
-    dict holds both optimizers and D's scheduler, so ``--resume`` continues exactly.
+    dict holds both optimizers and D's scheduler, and the Trainer seeds every step (after
+    ``_data_loader_iter`` has created both iterators), so ``--resume`` continues exactly.
     """
 
     def __init__(self, model, data_loader, fake_loader, optimizer_g, optimizer_d, scheduler_d,
-                 limits_g, limits_d, seed: int = -1, amp_dtype: Optional[torch.dtype] = None):
+                 limits_g, limits_d, amp_dtype: Optional[torch.dtype] = None):
         super().__init__(model, data_loader, optimizer_g)
         # Mixed precision (autocast at amp_dtype on the model's device; fp16 adds loss scaling).
         self.amp_dtype = amp_dtype
@@ -48,7 +42,6 @@ class SPGTrainer(SimpleTrainer):
         self.generator = create_ddp_model(model.generator, broadcast_buffers=False)
         self.discriminator = create_ddp_model(model.discriminator)
         self.limits_g, self.limits_d = limits_g, limits_d
-        self.seed = seed
 
     @classmethod
     def from_config(cls, cfg, model, data_loader, fake_loader):
@@ -64,18 +57,20 @@ class SPGTrainer(SimpleTrainer):
                                                    s.CLIP_G_LAST_BIAS),
                    model.discriminator.gradient_limits(s.CLIP_D_WEIGHT, s.CLIP_D_BIAS,
                                                        s.CLIP_D_FIRST_LAST),
-                   cfg.SEED, getattr(torch, cfg.SOLVER.AMP.PRECISION)
-                   if cfg.SOLVER.AMP.ENABLED else None)
+                   getattr(torch, cfg.SOLVER.AMP.PRECISION) if cfg.SOLVER.AMP.ENABLED
+                   else None)
+
+    @property
+    def _data_loader_iter(self):
+        """The real batches' iterator; creating it creates the fake batches' one too."""
+        if self._fake_iter is None:
+            self._fake_iter = iter(self.fake_loader)
+        return super()._data_loader_iter
 
     def run_step(self):
         assert self.model.training, "[SPGTrainer] model was changed to eval mode!"
         start = time.perf_counter()
-        real_iter = self._data_loader_iter  # created before seeding: creation draws a seed
-        if self._fake_iter is None:
-            self._fake_iter = iter(self.fake_loader)
-        if self.seed >= 0:
-            seed_step(self.seed, self.iter)
-        real = next(real_iter)
+        real = next(self._data_loader_iter)
         fake = next(self._fake_iter)
         data_time = time.perf_counter() - start
         model, scaler = self.model, self.scaler

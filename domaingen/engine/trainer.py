@@ -12,6 +12,7 @@ from detectron2.data import (
     build_detection_train_loader,
     get_detection_dataset_dicts,
 )
+from detectron2.data.common import AspectRatioGroupedDataset
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.engine.hooks import BestCheckpointer, EvalHook
 from detectron2.evaluation import inference_on_dataset
@@ -21,8 +22,8 @@ from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from domaingen.data.mappers import ClassificationMapper
-from domaingen.data.samplers import ResumableTrainingSampler
+from domaingen.data.mappers import ClassificationMapper, DetectionMapper
+from domaingen.data.samplers import EagerGroupedLoader, ResumableTrainingSampler
 from domaingen.data.paired import build_paired_train_loader
 from domaingen.evaluation import ClassificationEvaluator, DomainAPEvaluator, write_domain_tables
 from domaingen.modeling.meta_arch import ClipImageClassifier, SPGClassifier
@@ -30,10 +31,16 @@ from domaingen.modeling.meta_arch import ClipImageClassifier, SPGClassifier
 from .augmentation import SemanticAugmentationHook
 from .checkpoint import AtomicCheckpointer
 from .launch import create_ddp_model
+from .seeding import seed_step
 from .speed import apply_speed_options
 from .spg import SPGTrainer
 
 logger = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or infinite; the message names the iteration and the last good
+    checkpoint."""
 
 
 def is_classifier(cfg) -> bool:
@@ -59,7 +66,15 @@ def epochs_to_iterations(cfg):
 
 class Trainer(DefaultTrainer):
     """Detectron2's DefaultTrainer with CPU-capable DDP, atomic checkpoints, per-domain
-    evaluators and a cross-domain summary table (``results.md``/``.csv`` + chart) after tests."""
+    evaluators and a cross-domain summary table (``results.md``/``.csv`` + chart) after tests.
+
+    Exact resume: with ``SEED >= 0`` every step is seeded from (SEED, iteration, rank) and every
+    training stream is a resumable sampler restarted at ``iteration * IMS_PER_BATCH``, so a run
+    resumed from any checkpoint ends with the weights of an uninterrupted one. This holds with
+    ``DATALOADER.NUM_WORKERS 0`` (loader workers keep their own RNG), without skipped images,
+    and for detection with one image orientation per dataset (Detectron2 groups batches by
+    aspect ratio and a resumed run starts with empty groups).
+    """
 
     def __init__(self, cfg):
         TrainerBase.__init__(self)
@@ -81,8 +96,7 @@ class Trainer(DefaultTrainer):
                 AMPTrainer(model, loaders[0], optimizer,
                            precision=getattr(torch, cfg.SOLVER.AMP.PRECISION))
                 if cfg.SOLVER.AMP.ENABLED else SimpleTrainer(model, loaders[0], optimizer))
-        self._samplers = [loader.resumable_sampler for loader in loaders
-                          if hasattr(loader, "resumable_sampler")]
+        self._samplers = [s for loader in loaders for s in getattr(loader, "resumable_samplers", ())]
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
@@ -115,11 +129,36 @@ class Trainer(DefaultTrainer):
         return hooks
 
     def resume_or_load(self, resume=True):
-        """Detectron2's resume, and the classification data streams restarted at the resumed
-        iteration (``--resume`` then continues the same batches)."""
+        """Detectron2's resume, and the data streams restarted at the resumed iteration
+        (``--resume`` then continues the same batches)."""
         super().resume_or_load(resume=resume)
         for sampler in self._samplers:
             sampler.start = self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH
+
+    def run_step(self):
+        """One step of the method's run step, seeded per step when ``SEED >= 0``; a NaN or
+        infinite loss stops training with a TrainingDivergedError."""
+        self._trainer.iter = self.iter
+        if self.cfg.SEED >= 0:
+            self._trainer._data_loader_iter  # created before seeding: creating one draws a seed
+            seed_step(self.cfg.SEED, self.iter)
+        try:
+            self._trainer.run_step()
+        except FloatingPointError as e:
+            raise TrainingDivergedError(self._diverged_message(e)) from e
+
+    def _diverged_message(self, error: FloatingPointError) -> str:
+        if self.checkpointer.has_checkpoint():
+            last = (f"The last good checkpoint is {self.checkpointer.get_checkpoint_file()}; "
+                    f"after the fix, continue from it with --resume.")
+        else:
+            last = f"No checkpoint was written yet (SOLVER.CHECKPOINT_PERIOD " \
+                   f"{self.cfg.SOLVER.CHECKPOINT_PERIOD}): the fixed run starts over."
+        detail = str(error).split("\n", 1)[-1]
+        return (f"Training diverged: the loss became NaN or infinite at iteration {self.iter} "
+                f"({detail}). {last} Lower SOLVER.BASE_LR (now {self.cfg.SOLVER.BASE_LR:g}) or "
+                f"lengthen SOLVER.WARMUP_ITERS, and check the training data (boxes, labels, "
+                f"images) of {', '.join(self.cfg.DATASETS.TRAIN)}.")
 
     def train(self):
         """Train; with ``DATASETS.VAL``, then evaluate the test sets with the weights selected
@@ -160,20 +199,32 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg, seed_offset: int = 0):
-        """Detection: Detectron2's loader. Classification: a loader over ``DATASETS.TRAIN`` whose
-        resumable index stream is shuffled with ``SEED + seed_offset`` (random if SEED < 0)."""
+        """A loader over ``DATASETS.TRAIN`` whose resumable index stream is shuffled with
+        ``SEED + seed_offset`` (random if SEED < 0): Detectron2's detection loader with the
+        DetectionMapper, or a classification loader. The samplers are in ``resumable_samplers``."""
         if cfg.DATASETS.TRAIN_UNLABELED:  # unsupervised domain adaptation (AD-CLIP)
             return build_paired_train_loader(cfg)
-        if not is_classifier(cfg):
-            return super().build_train_loader(cfg)
-        dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
         seed = cfg.SEED + seed_offset if cfg.SEED >= 0 else None
-        sampler = ResumableTrainingSampler(len(dataset), seed=seed)
-        loader = build_detection_train_loader(
-            dataset=dataset, mapper=ClassificationMapper.from_cfg(cfg, is_train=True),
-            sampler=sampler, total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
-            aspect_ratio_grouping=False, num_workers=cfg.DATALOADER.NUM_WORKERS)
-        loader.resumable_sampler = sampler
+        if not is_classifier(cfg):
+            if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
+                logger.warning(f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN}: "
+                               f"--resume restarts its stream (not exact)")
+                return build_detection_train_loader(cfg, mapper=DetectionMapper(cfg, True))
+            dataset = get_detection_dataset_dicts(
+                cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+            sampler = ResumableTrainingSampler(len(dataset), seed=seed)
+            loader = build_detection_train_loader(cfg, mapper=DetectionMapper(cfg, True),
+                                                  dataset=dataset, sampler=sampler)
+            if isinstance(loader, AspectRatioGroupedDataset):
+                loader = EagerGroupedLoader(loader)
+        else:
+            dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
+            sampler = ResumableTrainingSampler(len(dataset), seed=seed)
+            loader = build_detection_train_loader(
+                dataset=dataset, mapper=ClassificationMapper.from_cfg(cfg, is_train=True),
+                sampler=sampler, total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
+                aspect_ratio_grouping=False, num_workers=cfg.DATALOADER.NUM_WORKERS)
+        loader.resumable_samplers = [sampler]
         return loader
 
     @classmethod

@@ -60,8 +60,12 @@ def _image_path(dirname: str, image_id: str) -> str:
     raise DatasetLayoutError(f"Image not found: {jpg} (nor {png})")
 
 
-def _parse_object(obj, xml_path: str, class_to_id: Dict[str, int]) -> Optional[dict]:
-    """Return the annotation dict of one ``<object>``, or None for an unknown class."""
+def _parse_object(obj, xml_path: str, class_to_id: Dict[str, int], width: float,
+                  height: float) -> Optional[dict]:
+    """Return the annotation dict of one ``<object>``, or None for an unknown class.
+
+    A box reaching past the image edge is kept as annotated (Detectron2 clips it for training,
+    VOC evaluation uses it as is); one of zero area or wholly outside the image is an error."""
     name = (obj.findtext("name") or "").strip()
     if name not in class_to_id:
         return None
@@ -75,6 +79,11 @@ def _parse_object(obj, xml_path: str, class_to_id: Dict[str, int]) -> Optional[d
         raise DatasetAnnotationError(
             f"Box of zero or negative area for {name!r} in {xml_path}: "
             f"xmin={xmin:g} ymin={ymin:g} xmax={xmax:g} ymax={ymax:g}"
+        )
+    if box[0] >= width or box[1] >= height:
+        raise DatasetAnnotationError(
+            f"Box for {name!r} lies outside the {width:g}x{height:g} image in {xml_path}: "
+            f"xmin={xmin:g} ymin={ymin:g} xmax={xmax:g} ymax={ymax:g}; fix the box or the <size>"
         )
     difficult = obj.findtext("difficult")
     return {
@@ -106,9 +115,10 @@ def load_voc_style_instances(
         size = root.find("size")
         if size is None:
             raise DatasetAnnotationError(f"Missing <size> in {xml_path}")
+        width, height = _number(size, "width", xml_path), _number(size, "height", xml_path)
         annotations = []
         for obj in root.findall("object"):
-            ann = _parse_object(obj, xml_path, class_to_id)
+            ann = _parse_object(obj, xml_path, class_to_id, width, height)
             if ann is not None:
                 annotations.append(ann)
             elif unknown_classes == "error":
@@ -120,8 +130,8 @@ def load_voc_style_instances(
             {
                 "file_name": _image_path(dirname, image_id),
                 "image_id": image_id,
-                "height": int(_number(size, "height", xml_path)),
-                "width": int(_number(size, "width", xml_path)),
+                "height": int(height),
+                "width": int(width),
                 "annotations": annotations,
             }
         )
