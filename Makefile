@@ -7,7 +7,7 @@ STAMP := $(VENV)/.domaingen-installed
 export DETECTRON2_DATASETS ?= datasets
 QUICK := output/quick
 
-.PHONY: setup quickstart test clean
+.PHONY: setup quickstart test bench clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,15 @@ quickstart: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# CPU benchmark of the cases the README's Performance table reports (tens of minutes on 2 cores);
+# `$(PY) tools/benchmark.py --help` for suites, models, cases and --device cuda.
+bench: setup
+	$(PY) tools/benchmark.py --suite detection --model RN101 --cases 'optimization_step*' \
+		--crops 2 --iters 1 --json output/bench/detection_RN101.json
+	$(PY) tools/benchmark.py --suite classification --model ViT-B-16 --iters 3 \
+		--cases 'text_encoding*' --cases 'spg_*[7,*' --cases 'spg_*[345,*' \
+		--cases 'spg_train_step' --json output/bench/classification_ViT-B-16.json
 
 clean:
 	rm -rf output .pytest_cache
