@@ -121,7 +121,7 @@ CASES = [
     ("detector_train_iter[text_per_iter]", train_iter_case(0.0, encode_text_each_iter=True)),
     ("detector_inference", inference_case),
 ]
-# (label, numerator case, denominator case, scale): scale x ratio of median times
+# (label, numerator case, denominator case, scale): scale x ratio of median seconds per image
 RATIOS = [
     ("optimization step: per-domain loop / fast", "optimization_step[per_domain]",
      "optimization_step[fast]", 1.0),

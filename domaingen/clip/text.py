@@ -25,6 +25,10 @@ class ClipTextEncoder(nn.Module):
     The modules are shared with the CLIP model it was built from, not copied.
     """
 
+    # On the CPU, sequences go through the transformer in chunks of this many: activations
+    # then stay cache-sized, and the cost per prompt does not grow with the number of prompts.
+    cpu_chunk = 256
+
     def __init__(self, clip_model: nn.Module):
         super().__init__()
         if getattr(clip_model, "text_pool_type", "argmax") != "argmax":
@@ -70,7 +74,8 @@ class ClipTextEncoder(nn.Module):
         x = token_embeddings[:, :length].to(cast_dtype)
         x = x + self.positional_embedding[:length].to(cast_dtype)
         mask = None if self.attn_mask is None else self.attn_mask[:length, :length]
-        x = self.transformer(x, attn_mask=mask)
+        chunk = self.cpu_chunk if x.device.type == "cpu" else x.shape[0]
+        x = torch.cat([self.transformer(part, attn_mask=mask) for part in x.split(chunk)])
         x = x[torch.arange(x.shape[0], device=x.device), eot_positions]
         x = self.ln_final(x)  # per-token LayerNorm: applying it after the gather is exact
         if isinstance(self.text_projection, nn.Linear):
