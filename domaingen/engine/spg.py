@@ -24,7 +24,7 @@ class SPGTrainer(SimpleTrainer):
 
     G and D are wrapped in DDP separately, each doing one forward and one backward per iteration.
     The trainer's LR hook schedules G (``self.optimizer``); this run step schedules D. The state
-    dict holds both optimizers and D's scheduler, and the Trainer seeds every step (after
+    dict holds both optimizers, D's scheduler and the AMP loss scaler; the Trainer seeds every step (after
     ``_data_loader_iter`` has created both iterators), so ``--resume`` continues exactly.
     """
 
@@ -67,6 +67,10 @@ class SPGTrainer(SimpleTrainer):
             self._fake_iter = iter(self.fake_loader)
         return super()._data_loader_iter
 
+    def _autocast(self):
+        return torch.autocast(self.model.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
+
     def run_step(self):
         assert self.model.training, "[SPGTrainer] model was changed to eval mode!"
         start = time.perf_counter()
@@ -74,8 +78,7 @@ class SPGTrainer(SimpleTrainer):
         fake = next(self._fake_iter)
         data_time = time.perf_counter() - start
         model, scaler = self.model, self.scaler
-        with torch.autocast(model.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
+        with self._autocast():
             real_features = model.image_features(real)
             fake_features = model.image_features(fake)
             real_prompts = model.domain_prompt_labels(real)
@@ -94,8 +97,7 @@ class SPGTrainer(SimpleTrainer):
         discriminator = model.discriminator
         discriminator.requires_grad_(False)
         try:
-            with torch.autocast(model.device.type, dtype=self.amp_dtype or torch.float32,
-                                enabled=self.amp_dtype is not None):
+            with self._autocast():
                 loss_g = lsgan_loss(discriminator(fake_prompts, fake_features).float(), 1.0)
         finally:
             discriminator.requires_grad_(True)
