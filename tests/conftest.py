@@ -75,3 +75,32 @@ def standin_clip():
     if not os.path.exists(path):
         train_standin_clip("domaingen-tiny-ViT", path, steps=200)
     return path
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """The tiny CLIP of the CLIP-the-Gap tests' small config."""
+    from clip_gap_helpers import small_cfg
+    from domaingen.clip import build_clip_from_cfg
+
+    return build_clip_from_cfg(small_cfg())
+
+
+@pytest.fixture(scope="module")
+def base_model():
+    """The CLIP-the-Gap tests' small ClipGapRCNN (frozen BN, three target prompts)."""
+    import torch
+    from detectron2.modeling import build_model
+
+    from clip_gap_helpers import small_cfg
+
+    torch.manual_seed(0)  # the RPN and box heads initialise from the global RNG
+    return build_model(small_cfg())
+
+
+@pytest.fixture
+def model(base_model):
+    """A private copy of ``base_model``: tests change its offsets."""
+    import copy
+
+    return copy.deepcopy(base_model)

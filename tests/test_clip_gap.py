@@ -1,10 +1,7 @@
 """CLIP the Gap: the augmentation bank, its loss and optimization step, injection, files, tools."""
 import copy
 import math
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,11 +12,9 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-import domaingen.engine.augmentation as engine_augmentation
-from domaingen.clip import build_clip_from_cfg, encode_prompts
+from domaingen.clip import encode_prompts
 from domaingen.data.crops import RandomCropsMapper
 from domaingen.engine import Trainer, load_config
-from domaingen.engine.augmentation import BANK_FILE, optimize_augmentations
 from domaingen.modeling.augmentation import (
     AugmentationBankError,
     SemanticAugmentationBank,
@@ -31,47 +26,16 @@ from domaingen.modeling.augmentation import (
     text_shifted_targets,
 )
 
-from conftest import FAST_OPTS, QUICK_CONFIG
-
-REPO = os.path.join(os.path.dirname(__file__), "..")
-GAP_CONFIG = os.path.join(REPO, "configs", "quick", "diverse_weather_clip_gap.yaml")
-TRAIN_SET = "synthetic_dw_daytime_clear_train"
-SOURCE = "an image taken during the day"
-TARGETS = ["an image taken on a snow night", "an image taken on a fog day",
-           "an image taken on a rain evening"]
-RES4_CHANNELS = 128  # domaingen-tiny-RN: layer3 output
-SIDE = 224 // 16
-
-
-def gap_cfg(*opts):
-    return load_config(GAP_CONFIG, ["MODEL.DEVICE", "cpu", *opts])
-
-
-def small_cfg(*opts):
-    """Frozen BatchNorm (the default mode), three target prompts, AUG_PROB 0.3."""
-    return gap_cfg("MODEL.CLIP.FROZEN_BN", "True", "MODEL.CLIP_GAP.TARGET_PROMPTS", str(TARGETS),
-                   "MODEL.CLIP_GAP.AUG_PROB", "0.3", *opts)
-
-
-@pytest.fixture(scope="module")
-def clip():
-    return build_clip_from_cfg(small_cfg())
-
-
-@pytest.fixture(scope="module")
-def base_model():
-    torch.manual_seed(0)  # the RPN and box heads initialise from the global RNG
-    return build_model(small_cfg())
-
-
-@pytest.fixture
-def model(base_model):
-    """A private copy: tests change its offsets."""
-    return copy.deepcopy(base_model)
-
-
-def small_bank(clip, *opts):
-    return build_augmentation_bank(small_cfg(*opts), clip, RES4_CHANNELS)
+from clip_gap_helpers import (
+    gap_cfg,
+    RES4_CHANNELS,
+    small_bank,
+    small_cfg,
+    SOURCE,
+    TARGETS,
+    TRAIN_SET,
+)
+from conftest import QUICK_CONFIG
 
 
 # ---------------------------------------------------------------- 1. bank shapes and prompts
@@ -399,182 +363,3 @@ def test_injection_reaches_the_rpn_and_roi_heads(model):
     # (The RPN's objectness is near 0 at initialisation, so its loss moves only slightly.)
     for key in ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg"):
         assert losses[1.0, "set"][key] != losses[1.0, "zero"][key], key
-
-
-# ---------------------------------------------------------------- 5. bank files
-
-
-def test_save_and_load_round_trip(clip, tmp_path):
-    bank = small_bank(clip)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        bank.offsets.copy_(torch.randn(bank.offsets.shape, generator=g))
-    bank.optimized_iters.fill_(7)
-    path = str(tmp_path / "bank.pth")
-    bank.save(path)
-    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
-    fresh = small_bank(clip)
-    fresh.load(path)
-    assert torch.equal(fresh.offsets, bank.offsets)
-    assert int(fresh.optimized_iters) == 7
-    assert not fresh.offsets.requires_grad
-
-
-@pytest.fixture(scope="module")
-def saved_bank(clip, tmp_path_factory):
-    bank = small_bank(clip)
-    with torch.no_grad():
-        bank.offsets.fill_(0.25)
-    bank.optimized_iters.fill_(3)
-    path = str(tmp_path_factory.mktemp("bank") / "saved_bank.pth")
-    bank.save(path)
-    return path
-
-
-def test_load_rejects_other_prompts(clip, saved_bank):
-    other = small_bank(clip, "MODEL.CLIP_GAP.TARGET_PROMPTS", str(TARGETS[:2]))
-    with pytest.raises(AugmentationBankError,
-                       match=re.escape(f"augmentation bank {saved_bank} was trained for other "
-                                       f"prompts")):
-        other.load(saved_bank)
-    assert torch.count_nonzero(other.offsets) == 0  # nothing half-loaded
-
-
-def test_load_rejects_another_shape(clip, saved_bank):
-    bank = small_bank(clip)
-    other = SemanticAugmentationBank(SOURCE, TARGETS, bank.text_directions, (RES4_CHANNELS, 7, 7))
-    with pytest.raises(AugmentationBankError,
-                       match=re.escape(f"augmentation bank {saved_bank} has offsets of shape "
-                                       f"(3, {RES4_CHANNELS}, 14, 14); this model needs "
-                                       f"(3, {RES4_CHANNELS}, 7, 7)")):
-        other.load(saved_bank)
-
-
-def test_load_rejects_another_clip(saved_bank):
-    cfg = small_cfg("MODEL.CLIP.INIT_SEED", "1")
-    other = build_augmentation_bank(cfg, build_clip_from_cfg(cfg), RES4_CHANNELS)
-    with pytest.raises(AugmentationBankError,
-                       match=re.escape(f"augmentation bank {saved_bank} was optimised with "
-                                       f"another CLIP model (domaingen-tiny-RN)")):
-        other.load(saved_bank)
-
-
-def test_load_rejects_missing_and_foreign_files(clip, tmp_path):
-    bank = small_bank(clip)
-    missing = str(tmp_path / "nope.pth")
-    with pytest.raises(AugmentationBankError,
-                       match=re.escape(f"augmentation bank {missing} does not exist")):
-        bank.load(missing)
-    garbage = tmp_path / "garbage.pth"
-    garbage.write_bytes(b"this is not a torch file")
-    with pytest.raises(AugmentationBankError,
-                       match=re.escape(f"augmentation bank {garbage} is not a readable bank file")):
-        bank.load(str(garbage))
-    checkpoint = tmp_path / "checkpoint.pth"
-    torch.save({"model": {"w": torch.zeros(1)}}, checkpoint)
-    with pytest.raises(AugmentationBankError,
-                       match=re.escape(f"augmentation bank {checkpoint} lacks ['offsets', "
-                                       f"'source_prompt', 'target_prompts', 'text_directions']")):
-        bank.load(str(checkpoint))
-
-
-def test_aug_weights_loads_the_bank_into_the_model(saved_bank):
-    model = build_model(small_cfg("MODEL.CLIP_GAP.AUG_WEIGHTS", saved_bank))
-    bank = model.augmentation_bank
-    assert torch.all(bank.offsets == 0.25)
-    assert int(bank.optimized_iters) == 3
-    with pytest.raises(AugmentationBankError, match=re.escape("missing.pth does not exist")):
-        build_model(small_cfg("MODEL.CLIP_GAP.AUG_WEIGHTS", saved_bank + ".missing.pth"))
-
-
-# ---------------------------------------------------------------- 6. engine
-
-ENGINE_OPTS = [
-    *FAST_OPTS, "MODEL.DEVICE", "cpu",
-    "MODEL.CLIP_GAP.TARGET_PROMPTS", str(TARGETS),
-    "MODEL.CLIP_GAP.OPT_IMS_PER_BATCH", "1", "MODEL.CLIP_GAP.OPT_CROPS_PER_IMAGE", "2",
-    "MODEL.CLIP_GAP.OPT_LOG_PERIOD", "1",
-]
-
-
-def test_optimize_augmentations_writes_the_bank_and_curve(synthetic_weather, tmp_path):
-    cfg = load_config(GAP_CONFIG, [*ENGINE_OPTS, "OUTPUT_DIR", str(tmp_path)])
-    model = build_model(cfg)
-    model.train()
-    losses = optimize_augmentations(cfg, model, iters=3)
-    assert len(losses) == 3 and all(math.isfinite(v) and v > 0 for v in losses)
-    bank = model.augmentation_bank
-    assert int(bank.optimized_iters) == 3
-    assert os.path.getsize(tmp_path / "augmentation_loss.png") > 0
-    saved = torch.load(tmp_path / BANK_FILE, weights_only=True)
-    assert torch.equal(saved["offsets"], bank.offsets)
-    assert saved["optimized_iters"] == 3
-    assert saved["target_prompts"] == TARGETS and saved["clip_name"] == "domaingen-tiny-RN"
-
-
-def test_trainer_optimizes_once_and_resume_restores_the_bank(synthetic_weather, tmp_path,
-                                                              monkeypatch):
-    calls = []
-    original = engine_augmentation.optimize_augmentations
-
-    def counting(cfg, model, iters=None):
-        calls.append(iters)
-        return original(cfg, model, iters)
-
-    monkeypatch.setattr(engine_augmentation, "optimize_augmentations", counting)
-    cfg = load_config(GAP_CONFIG, [*ENGINE_OPTS, "MODEL.CLIP_GAP.OPT_ITERS", "2",
-                                   "SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "()",
-                                   "SOLVER.WARMUP_ITERS", "1", "DATASETS.TEST", "()",
-                                   "SEED", "0", "OUTPUT_DIR", str(tmp_path)])
-    first = Trainer(cfg)
-    first.resume_or_load(resume=False)
-    first.train()
-    assert calls == [None]
-    bank = first.model.augmentation_bank
-    assert int(bank.optimized_iters) == 2
-    assert torch.count_nonzero(bank.offsets) > 0
-    saved = torch.load(tmp_path / BANK_FILE, weights_only=True)
-    assert torch.equal(saved["offsets"], bank.offsets)  # detector training leaves the bank alone
-    assert os.path.isfile(tmp_path / "model_final.pth")
-
-    cfg = cfg.clone()
-    cfg.defrost()
-    cfg.SOLVER.MAX_ITER = 3
-    resumed = Trainer(cfg)
-    assert int(resumed.model.augmentation_bank.optimized_iters) == 0
-    resumed.resume_or_load(resume=True)
-    assert resumed.start_iter == 2
-    resumed.train()
-    assert calls == [None]  # not optimised again
-    assert int(resumed.model.augmentation_bank.optimized_iters) == 2
-    assert torch.equal(resumed.model.augmentation_bank.offsets, bank.offsets)
-
-
-# ---------------------------------------------------------------- 7. tools/optimize_augmentations.py
-
-TOOL = os.path.join(REPO, "tools", "optimize_augmentations.py")
-
-
-def run_tool(config, *opts):
-    cmd = [sys.executable, TOOL, "--config-file", config, *opts]
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-
-
-def test_tool_writes_the_bank(synthetic_weather, tmp_path):
-    proc = run_tool(GAP_CONFIG, "MODEL.CLIP_GAP.OPT_ITERS", "2", "DATALOADER.NUM_WORKERS", "0",
-                    "MODEL.CLIP_GAP.OPT_CROPS_PER_IMAGE", "1", "MODEL.DEVICE", "cpu",
-                    "OUTPUT_DIR", str(tmp_path))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    saved = torch.load(tmp_path / BANK_FILE, weights_only=True)
-    assert saved["optimized_iters"] == 2 and len(saved["target_prompts"]) == 15
-    assert os.path.isfile(tmp_path / "augmentation_loss.png")
-
-
-def test_tool_refuses_other_detectors(tmp_path):
-    proc = run_tool(QUICK_CONFIG, "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", "cpu",
-                    "OUTPUT_DIR", str(tmp_path))
-    assert proc.returncode != 0
-    assert "the optimization step needs ClipGapRCNN" in proc.stderr
-    assert "MODEL.META_ARCHITECTURE is ClipRCNN" in proc.stderr
-    assert not os.path.exists(tmp_path / BANK_FILE)
