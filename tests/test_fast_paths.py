@@ -89,3 +89,21 @@ def test_speed_options_compile_in_place_and_keep_parameter_names():
     assert fast.visual._compiled_call_impl is not None  # compiled in place...
     assert list(fast.state_dict()) == list(plain.state_dict())  # ...names unchanged
     assert fast.visual.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_coop_eval_encodes_class_text_once_per_context(monkeypatch):
+    model = build_model(load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"))).eval()
+    features = torch.nn.functional.normalize(torch.randn(3, 64), dim=-1)
+    calls = []
+    forward = ClipTextEncoder.forward
+    monkeypatch.setattr(ClipTextEncoder, "forward",
+                        lambda self, *a, **k: calls.append(1) or forward(self, *a, **k))
+    with torch.no_grad():
+        first = model.class_logits(features)
+        again = model.class_logits(features[:2])
+        assert len(calls) == 1 and torch.equal(first[:2], again)
+        model.prompts.ctx.add_(torch.randn_like(model.prompts.ctx))  # a new context (a step, a load)
+        moved = model.class_logits(features)
+        assert len(calls) == 2 and not torch.allclose(moved, first)
+        model.cache_text = False
+        assert torch.allclose(model.class_logits(features), moved, atol=1e-6)

@@ -129,6 +129,8 @@ def inference_case(method: str, classes: int, truncate: bool):
     def setup(ctx):
         model, _ = classifier(ctx, method, classes)
         model.truncate_text = truncate
+        if method == "coop":  # the naive twin also encodes the fixed class prompts every batch
+            model.cache_text = truncate
         if method == "spg":
             model.generator.eval()
         b = batch_size(ctx, 2 if classes > 65 and ctx.model_key != "tiny" else 8, 32)

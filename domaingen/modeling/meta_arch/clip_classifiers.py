@@ -144,11 +144,27 @@ class _ContextClassifier(ClipImageClassifier):
 
 @META_ARCH_REGISTRY.register()
 class CoOpClassifier(_ContextClassifier):
-    """CoOp: one learned context shared by all classes and images."""
+    """CoOp: one learned context shared by all classes and images. In eval the class text
+    features are encoded once per context value and reused across batches (``cache_text``)."""
+
+    @configurable
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.cache_text = True
+        self._text_cache = None  # (context version, text features)
+
+    def class_text_features(self) -> torch.Tensor:
+        ctx = self.prompts.ctx
+        if self.training or not self.cache_text:
+            return self.encode(self.prompts.assemble(ctx))
+        key = (ctx._version, ctx.data_ptr(), ctx.device, self.truncate_text)
+        if self._text_cache is None or self._text_cache[0] != key:
+            with torch.no_grad():
+                self._text_cache = (key, self.encode(self.prompts.assemble(ctx)))
+        return self._text_cache[1]
 
     def class_logits(self, image_features):
-        text = self.encode(self.prompts.assemble(self.prompts.ctx))
-        return self.logit_scale * image_features @ text.t()
+        return self.logit_scale * image_features @ self.class_text_features().t()
 
 
 @META_ARCH_REGISTRY.register()
