@@ -41,7 +41,12 @@ bench: setup
 		--crops 2 --iters 1 --json output/bench/detection_RN101.json
 	$(PY) tools/benchmark.py --suite classification --model ViT-B-16 --iters 3 \
 		--cases 'text_encoding*' --cases 'spg_*[7,*' --cases 'spg_*[345,*' \
-		--cases 'spg_train_step' --json output/bench/classification_ViT-B-16.json
+		--cases 'spg_train_step' --cases 'train_loop[coop*' \
+		--json output/bench/classification_ViT-B-16.json
+	$(PY) tools/benchmark.py --suite detection --model RN101 --cases 'train_loop*' --iters 4 \
+		--json output/bench/train_loop_RN101.json
+	$(PY) tools/benchmark.py --suite all --model tiny --cases 'train_loop*' --iters 20 \
+		--warmup 3 --json output/bench/train_loop_tiny.json
 
 clean:
 	rm -rf output .pytest_cache

@@ -60,6 +60,46 @@ def test_mapper_output(synthetic_domains):
     assert out["domain"] == "sketch" and out["label"] == record["label"]
 
 
+@pytest.mark.parametrize("image_format", ["BGR", "RGB"])
+@pytest.mark.parametrize("is_train", [True, False])
+def test_mapper_matches_detectron2_read_image_then_transform(tmp_path, image_format, is_train):
+    """The channels-last fast path gives what Detectron2's read_image (EXIF orientation applied)
+    followed by the transform on a contiguous CHW copy gives."""
+    from detectron2.data.detection_utils import read_image
+    from PIL import Image
+
+    pixels = torch.randint(0, 256, (300, 260, 3), generator=torch.Generator().manual_seed(0),
+                           dtype=torch.uint8).numpy()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(pixels).save(path, exif=exif)
+    mapper = ClassificationMapper(is_train, size=224, image_format=image_format)
+    torch.manual_seed(3)
+    fast = mapper({"file_name": str(path), "label": 1})["image"]
+    reference = torch.from_numpy(read_image(str(path), format=image_format).copy())
+    assert reference.shape == (260, 300, 3)  # the EXIF rotation was applied
+    torch.manual_seed(3)
+    expected = mapper.transform(reference.permute(2, 0, 1).contiguous())
+    assert fast.is_contiguous() and torch.equal(fast, expected)
+
+
+def test_mapper_rejects_a_format_clip_cannot_read():
+    with pytest.raises(ValueError, match="INPUT.FORMAT.*'L'"):
+        ClassificationMapper(is_train=False, image_format="L")
+
+
+def test_collate_stacks_the_images_into_one_storage():
+    from domaingen.data.classification_loaders import collate_stacked_images
+
+    batch = [{"image": torch.full((3, 4, 4), i, dtype=torch.uint8), "label": i} for i in range(3)]
+    collated = collate_stacked_images(batch)
+    assert [d["label"] for d in collated] == [0, 1, 2]
+    assert all(torch.equal(c["image"], b["image"]) for c, b in zip(collated, batch))
+    storages = {d["image"].untyped_storage().data_ptr() for d in collated}
+    assert len(storages) == 1
+
+
 def test_class_specific_context():
     cfg = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
                       ["MODEL.PROMPT.CLASS_SPECIFIC_CONTEXT", "True"])

@@ -59,6 +59,21 @@ def test_benchmark_smallest_cases_report_time_memory_flops_and_ratios(tmp_path):
     assert "| tiny | text_encoding[7,naive] | 2 images x 7 classes = 14 prompts |" in proc.stdout
 
 
+def test_benchmark_training_loop_reports_the_loader_share(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = run_tool("benchmark.py", "--suite", "classification", "--model", "tiny", "--iters",
+                    "2", "--warmup", "1", "--batch", "2", "--cases", "train_loop[coop,0*",
+                    "--json", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [result] = json.loads(out.read_text())["results"]
+    assert result["case"] == "train_loop[coop,0 workers]"
+    assert result["batch"] == "2 images, 0 loader workers"
+    # With no loader workers the step reads and maps its images itself.
+    assert 0 < result["loader_share"] < 1
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| tiny | train_loop"))
+    assert row.rstrip(" |").split("|")[-1].strip() == f"{100 * result['loader_share']:.1f}"
+
+
 def test_benchmark_rejects_an_unknown_model():
     assert "RN50x64" in tool_error("benchmark.py", "--model", "tiny,RN50x64")
 

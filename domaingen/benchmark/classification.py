@@ -1,5 +1,6 @@
 """Classification cases: CoOp, CoCoOp, SPG and AD-CLIP training steps and inference, and the
-per-image prompt text encoding alone, at 7 (PACS), 65 (Office-Home) and 345 (DomainNet) classes.
+per-image prompt text encoding alone, at 7 (PACS), 65 (Office-Home) and 345 (DomainNet) classes;
+CoOp's and AD-CLIP's training loops on images read from disk (``training_loop``).
 
 ``[truncated]`` cases use the end-of-text-truncated text encoder, ``[naive]`` the 77-token path;
 ratios compare seconds per image.
@@ -18,6 +19,8 @@ from domaingen.clip import get_tokenizer
 from domaingen.data.datasets.classification import PACS_CLASSES
 from domaingen.engine import Trainer
 from domaingen.engine.spg import SPGTrainer
+
+from . import training_loop
 
 OFFICE_HOME_CLASSES = (
     "Alarm_Clock Backpack Batteries Bed Bike Bottle Bucket Calculator Calendar Candles Chair "
@@ -178,7 +181,9 @@ KINDS = {  # case kind -> setup(classes, truncate)
 def _cases():
     """Every kind at every class count, the truncated case next to its naive twin (so they
     share one built model), and the ratios between them."""
-    cases, ratios = [("spg_train_step", spg_train_step_case)], []
+    cases = [("spg_train_step", spg_train_step_case)] + training_loop.cases(["coop", "adclip"],
+                                                                             MODELS)
+    ratios = []
     for kind, make in KINDS.items():
         for k in (7, 65, 345):
             for twin in ("truncated", "naive"):

@@ -1,4 +1,5 @@
-"""Detection cases: CLIP the Gap's optimization step and the detector's iterations."""
+"""Detection cases: CLIP the Gap's optimization step, the detector's iterations, and its
+training loop on images read from disk (``training_loop``)."""
 from typing import List
 
 import torch
@@ -10,6 +11,7 @@ from domaingen.modeling.roi_heads import detector_class_names
 from domaingen.engine import Trainer
 from domaingen.modeling.augmentation import augmentation_step
 
+from . import training_loop
 from .naive import augmentation_step_per_domain
 
 CROP_SIZE = 224
@@ -120,7 +122,7 @@ CASES = [
     ("detector_train_iter[no_aug]", train_iter_case(0.0)),
     ("detector_train_iter[text_per_iter]", train_iter_case(0.0, encode_text_each_iter=True)),
     ("detector_inference", inference_case),
-]
+] + training_loop.cases(["detector"], {k: name for k, (name, _) in MODELS.items()})
 # (label, numerator case, denominator case, scale): scale x ratio of median seconds per image
 RATIOS = [
     ("optimization step: per-domain loop / fast", "optimization_step[per_domain]",

@@ -38,16 +38,24 @@ class Context:
         self.args, self.model_key, self.device = args, model_key, args.device
         self._key, self._built = None, None
 
+    def load(self, config: str, opts: List[str]):
+        """The config ``configs/<config>`` with random CLIP weights, the device and ``opts``."""
+        return load_config(os.path.join(CONFIG_DIR, config), [
+            "MODEL.CLIP.WEIGHTS", "", "MODEL.DEVICE", self.device, "OUTPUT_DIR", ""] + list(opts))
+
     def model(self, config: str, opts: List[str]):
         """(model, cfg) of ``configs/<config>`` with ``opts``, random CLIP weights, train mode."""
         key = (config, tuple(opts))
         if key != self._key:
-            self._built = None
-            cfg = load_config(os.path.join(CONFIG_DIR, config), list(opts) + [
-                "MODEL.CLIP.WEIGHTS", "", "MODEL.DEVICE", self.device, "OUTPUT_DIR", ""])
+            self.free()
+            cfg = self.load(config, opts)
             seed_all()
             self._key, self._built = key, (Trainer.build_model(cfg).train(), cfg)
         return self._built
+
+    def free(self) -> None:
+        """Drop the last built model."""
+        self._key, self._built = None, None
 
     def sync(self) -> None:
         if self.device == "cuda":
@@ -76,6 +84,8 @@ def time_case(ctx: Context, name: str, setup, peak_flops: float) -> dict:
     result = {"model": ctx.model_key, "case": name, "batch": batch, "iters": len(times),
               "warmup": ctx.args.warmup, **stats, "images_per_s": images / stats["median_s"],
               "peak_memory_mb": memory.peak / 2 ** 20, "times_s": times}
+    if hasattr(step, "report"):  # case-specific measurements over the timed iterations
+        result.update(step.report(times))
     if flops is not None:
         result["gflop_per_step"] = flops / 1e9
         result["gflop_per_s"] = flops / 1e9 / stats["median_s"]
@@ -97,16 +107,17 @@ def ratios(module, results: List[dict]) -> List[dict]:
 
 def markdown(results: List[dict], ratio_rows: List[dict]) -> str:
     lines = ["| model | case | batch | median s | IQR s | min s | max s | it/s | img/s | "
-             "GFLOP/step | GFLOP/s | % matmul peak | peak MB |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "GFLOP/step | GFLOP/s | % matmul peak | peak MB | % loader |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         flops = (f"{r['gflop_per_step']:.1f} | {r['gflop_per_s']:.1f} | "
                  f"{100 * r['fraction_of_matmul_peak']:.0f}" if "gflop_per_step" in r
                  else " | | ")
+        loader = f"{100 * r['loader_share']:.1f}" if "loader_share" in r else ""
         lines.append(f"| {r['model']} | {r['case']} | {r['batch']} | {r['median_s']:.4f} | "
                      f"{r['iqr_s']:.4f} | {r['min_s']:.4f} | {r['max_s']:.4f} | "
                      f"{r['iters_per_s']:.3f} | {r['images_per_s']:.2f} | {flops} | "
-                     f"{r['peak_memory_mb']:.0f} |")
+                     f"{r['peak_memory_mb']:.0f} | {loader} |")
     if ratio_rows:
         lines += ["", "| model | ratio (median seconds per image) | value |", "|---|---|---:|"]
         lines += [f"| {r['model']} | {r['ratio']} | {r['value']:.2f} |" for r in ratio_rows]

@@ -7,10 +7,12 @@ side) and centre-cropped. CLIP normalisation happens in the model.
 """
 import logging
 
+import numpy as np
 import torch
 from detectron2.config import configurable
 from detectron2.data import DatasetMapper
-from detectron2.data import detection_utils as utils
+from detectron2.utils.file_io import PathManager
+from PIL import Image, ImageOps
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
 
@@ -31,6 +33,14 @@ def bad_image(file_name: str, error: Exception, skip: bool, skipped: int) -> int
     logger.warning(f"skipped unreadable image {file_name} ({error}); {skipped + 1} skipped so "
                    f"far in this worker")
     return skipped + 1
+
+
+def read_rgb(file_name: str) -> torch.Tensor:
+    """The image as an [H, W, 3] uint8 RGB tensor, EXIF orientation applied (as Detectron2's
+    ``read_image``, without its copies)."""
+    with PathManager.open(file_name, "rb") as f:
+        image = ImageOps.exif_transpose(Image.open(f)).convert("RGB")
+    return torch.from_numpy(np.array(image))
 
 
 class DetectionMapper(DatasetMapper):
@@ -67,6 +77,9 @@ class ClassificationMapper:
 
     def __init__(self, is_train: bool, size: int = 224, min_scale: float = 0.08,
                  image_format: str = "BGR", skip_bad_images: bool = False):
+        if image_format not in ("RGB", "BGR"):
+            raise ValueError(f"INPUT.FORMAT must be 'RGB' or 'BGR' for CLIP classifiers, got "
+                             f"{image_format!r}")
         bicubic = InterpolationMode.BICUBIC
         if is_train:
             self.transform = T.Compose([
@@ -87,14 +100,18 @@ class ClassificationMapper:
 
     def __call__(self, dataset_dict: dict):
         try:
-            image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
+            image = read_rgb(dataset_dict["file_name"])
         except Exception as e:
             self.skipped = bad_image(dataset_dict["file_name"], e, self.skip_bad_images,
                                      self.skipped)
             return None
-        tensor = torch.from_numpy(image.copy()).permute(2, 0, 1).contiguous()
+        # Crop and resize the channels-last view (no copy of the full image); then the channel
+        # order of INPUT.FORMAT and a contiguous [3, size, size] tensor.
+        image = self.transform(image.permute(2, 0, 1))
+        if self.image_format == "BGR":
+            image = image.flip(0)
         return {
-            "image": self.transform(tensor),
+            "image": image.contiguous(),
             "label": dataset_dict["label"],
             "domain": dataset_dict.get("domain", ""),
             "file_name": dataset_dict["file_name"],

@@ -10,10 +10,10 @@ Target labels are replaced by -1: the model never sees them.
 """
 from typing import List, Sequence
 
-from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_train_loader
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils import comm
 
-from .mappers import ClassificationMapper
+from .classification_loaders import build_classification_train_loader
 from .samplers import ResumableTrainingSampler
 
 
@@ -73,16 +73,10 @@ def build_paired_train_loader(cfg) -> PairedLoader:
     check_same_classes(source_names, target_names)
     source = _dataset_dicts(source_names, "DATASETS.TRAIN")
     target = [{**d, "label": -1} for d in _dataset_dicts(target_names, "DATASETS.TRAIN_UNLABELED")]
-    mapper = ClassificationMapper.from_cfg(cfg, is_train=True)
     # The same seed on every rank: each rank takes its shard of one stream.
     seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
     samplers = [ResumableTrainingSampler(len(dicts), seed=seed + i)
                 for i, dicts in enumerate((source, target))]
-    loaders = [
-        build_detection_train_loader(
-            dataset=dicts, mapper=mapper, sampler=sampler,
-            total_batch_size=cfg.SOLVER.IMS_PER_BATCH, aspect_ratio_grouping=False,
-            num_workers=cfg.DATALOADER.NUM_WORKERS)
-        for sampler, dicts in zip(samplers, (source, target))
-    ]
+    loaders = [build_classification_train_loader(cfg, dicts, sampler)
+               for sampler, dicts in zip(samplers, (source, target))]
     return PairedLoader(*loaders, resumable_samplers=samplers)

@@ -8,7 +8,6 @@ import torch
 from detectron2.data import (
     DatasetCatalog,
     MetadataCatalog,
-    build_detection_test_loader,
     build_detection_train_loader,
     get_detection_dataset_dicts,
 )
@@ -22,7 +21,11 @@ from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from domaingen.data.mappers import ClassificationMapper, DetectionMapper
+from domaingen.data.classification_loaders import (
+    build_classification_test_loader,
+    build_classification_train_loader,
+)
+from domaingen.data.mappers import DetectionMapper
 from domaingen.data.samplers import EagerGroupedLoader, ResumableTrainingSampler
 from domaingen.data.paired import build_paired_train_loader
 from domaingen.evaluation import ClassificationEvaluator, DomainAPEvaluator, write_domain_tables
@@ -179,9 +182,7 @@ class Trainer(DefaultTrainer):
         """Top-1 on all ``DATASETS.VAL`` sets pooled: ``{"val": {"top1", "top1-<domain>"...}}``
         (flattened into the event storage as ``val/top1``, the key TEST.SELECTION_METRIC names)."""
         dataset = [d for name in cfg.DATASETS.VAL for d in DatasetCatalog.get(name)]
-        loader = build_detection_test_loader(
-            dataset=dataset, mapper=ClassificationMapper.from_cfg(cfg, is_train=False),
-            batch_size=cfg.TEST.IMS_PER_BATCH, num_workers=cfg.DATALOADER.NUM_WORKERS)
+        loader = build_classification_test_loader(cfg, dataset)
         results = inference_on_dataset(model, loader, ClassificationEvaluator(cfg.DATASETS.VAL[0]))
         return {"val": results["accuracy"]} if results else {}
 
@@ -220,10 +221,7 @@ class Trainer(DefaultTrainer):
         else:
             dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
             sampler = ResumableTrainingSampler(len(dataset), seed=seed)
-            loader = build_detection_train_loader(
-                dataset=dataset, mapper=ClassificationMapper.from_cfg(cfg, is_train=True),
-                sampler=sampler, total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
-                aspect_ratio_grouping=False, num_workers=cfg.DATALOADER.NUM_WORKERS)
+            loader = build_classification_train_loader(cfg, dataset, sampler)
         loader.resumable_samplers = [sampler]
         return loader
 
@@ -231,10 +229,7 @@ class Trainer(DefaultTrainer):
     def build_test_loader(cls, cfg, dataset_name):
         if not is_classifier(cfg):
             return super().build_test_loader(cfg, dataset_name)
-        return build_detection_test_loader(
-            dataset=DatasetCatalog.get(dataset_name),
-            mapper=ClassificationMapper.from_cfg(cfg, is_train=False),
-            batch_size=cfg.TEST.IMS_PER_BATCH, num_workers=cfg.DATALOADER.NUM_WORKERS)
+        return build_classification_test_loader(cfg, DatasetCatalog.get(dataset_name))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
