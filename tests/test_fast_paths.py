@@ -1,6 +1,7 @@
 """Every fast path against its naive twin (fp32, same outputs within 1e-5)."""
 import copy
 import os
+import shutil
 
 import pytest
 import torch
@@ -89,6 +90,24 @@ def test_speed_options_compile_in_place_and_keep_parameter_names():
     assert fast.visual._compiled_call_impl is not None  # compiled in place...
     assert list(fast.state_dict()) == list(plain.state_dict())  # ...names unchanged
     assert fast.visual.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="torch.compile on CPU needs a C compiler")
+def test_compiled_channels_last_image_tower_gives_the_eager_features():
+    from domaingen.benchmark.classification import random_images
+    from domaingen.engine import Trainer
+
+    def build(fast: bool):
+        torch.manual_seed(0)
+        return Trainer.build_model(load_config(
+            os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+            ["MODEL.CHANNELS_LAST", str(fast), "MODEL.COMPILE", str(fast)])).eval()
+
+    images = random_images(4, 5, 0, "cpu")
+    with torch.no_grad():
+        eager = build(False).image_features(images)
+        compiled = build(True).image_features(images)
+    torch.testing.assert_close(compiled, eager, rtol=0, atol=1e-5)
 
 
 def test_coop_eval_encodes_class_text_once_per_context(monkeypatch):
