@@ -31,6 +31,15 @@ def synthetic_weather():
     return root
 
 
+@pytest.fixture(scope="session")
+def synthetic_domains():
+    """The synthetic classification domains (photo, sketch, cartoon, painting; 6 images per
+    class and domain) at the registered location."""
+    from domaingen.data.synthetic.domains import generate_domains
+
+    generate_domains(os.environ["DETECTRON2_DATASETS"], seed=0, num_per_class=6)
+
+
 def _free_port() -> int:
     import socket
 

@@ -11,7 +11,6 @@ from detectron2.modeling import build_model
 
 from domaingen.clip import get_tokenizer
 from domaingen.data.paired import build_paired_train_loader
-from domaingen.data.synthetic.domains import generate_domains
 from domaingen.engine import Trainer, load_config
 from domaingen.modeling.adclip import (
     MultiScaleStatistics,
@@ -47,11 +46,6 @@ def batch(n=2, seed=0):
 
 def paired(n=2):
     return {"source": batch(n, seed=0), "target": [{**x, "label": -1} for x in batch(n, seed=1)]}
-
-
-@pytest.fixture(scope="module")
-def synthetic_domains():
-    generate_domains(os.environ["DETECTRON2_DATASETS"], seed=0, num_per_class=6)
 
 
 @pytest.mark.parametrize("clip_name,dims", [("domaingen-tiny-ViT", [64, 64]),
@@ -244,6 +238,37 @@ def test_short_adaptation_run_logs_all_four_losses(synthetic_domains, tmp_path):
     assert set(saved) == set(before) and any(not torch.equal(saved[k], before[k]) for k in saved)
     top1 = metrics[-1]["synthetic_domains_sketch_test/accuracy/top1"]  # target-domain evaluation
     assert 0.0 <= top1 <= 100.0
+
+
+def test_short_adaptation_run_on_standin_clip_learns_source_and_target(synthetic_domains,
+                                                                       standin_clip, tmp_path):
+    """Photo -> painting on the contrastive stand-in CLIP: 40 steps lift both the target's top-1
+    and the source's validation top-1 well above their start and chance (20 %). (With only CE,
+    the target rises as much here: this checks that AD-CLIP learns, not that adaptation helps on
+    these 30 synthetic test images.)"""
+    from detectron2.utils.env import seed_all_rng
+
+    target, source_val = "synthetic_domains_painting_test", "synthetic_domains_photo_val"
+    cfg = load_config(QUICK, [
+        "MODEL.CLIP.WEIGHTS", standin_clip, "DATASETS.TRAIN_UNLABELED", f"('{target}',)",
+        "DATASETS.TEST", f"('{target}', '{source_val}')", "SOLVER.CHECKPOINT_PERIOD", "1000",
+        "OUTPUT_DIR", str(tmp_path)])
+    seed_all_rng(cfg.SEED)
+    trainer = Trainer(cfg)
+
+    def top1():
+        results = Trainer.test(cfg, trainer.model)
+        return [results[name]["accuracy"]["top1"] for name in (target, source_val)]
+
+    before = top1()
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    after = top1()
+    print(f"top-1 target / source val: {before} -> {after}")
+    losses = [v for v, _ in trainer.storage.history("loss_ce").values()]
+    assert sum(losses[-5:]) < sum(losses[:5])
+    assert after[0] >= before[0] + 10 and after[0] >= 50
+    assert after[1] >= before[1] + 10 and after[1] >= 70
 
 
 def _ddp_worker(out_dir):

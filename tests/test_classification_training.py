@@ -7,7 +7,6 @@ from detectron2.engine import default_argument_parser
 from detectron2.modeling import build_model
 
 from domaingen.data.mappers import ClassificationMapper, ImageDecodeError
-from domaingen.data.synthetic.domains import generate_domains
 from domaingen.engine import ConfigError, Trainer, load_config
 from domaingen.engine.cli import main
 
@@ -15,11 +14,6 @@ from conftest import launch_on_cpu
 
 REPO = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(REPO, "configs", "quick")
-
-
-@pytest.fixture(scope="module")
-def synthetic_domains():
-    generate_domains(os.environ["DETECTRON2_DATASETS"], seed=0, num_per_class=6)
 
 
 def test_dg_benchmark_fills_the_dataset_lists():

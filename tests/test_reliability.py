@@ -17,7 +17,6 @@ from PIL import Image
 
 from domaingen.data.datasets import DatasetAnnotationError, load_voc_style_instances, register_voc_style
 from domaingen.data.mappers import ClassificationMapper, ImageDecodeError
-from domaingen.data.synthetic.domains import generate_domains
 from domaingen.engine import ConfigError, Trainer, TrainingDivergedError, load_config
 
 from conftest import FAST_OPTS, QUICK_CONFIG, launch_on_cpu
@@ -28,11 +27,6 @@ COOP = os.path.join(QUICK, "synthetic_domains_coop.yaml")
 # Subprocesses import this checkout's domaingen and read the tests' synthetic data.
 ENV = dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="")
 KILL_TRIALS = int(os.environ.get("DOMAINGEN_KILL_TRIALS", "1"))
-
-
-@pytest.fixture(scope="module")
-def synthetic_domains():
-    generate_domains(os.environ["DETECTRON2_DATASETS"], seed=0, num_per_class=6)
 
 
 def final_weights(out_dir):

@@ -16,17 +16,11 @@ from domaingen.modeling.spg import (
     lsgan_loss,
     save_domain_prompt,
 )
-from domaingen.data.synthetic.domains import generate_domains
 
 REPO = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(REPO, "configs", "quick", "synthetic_domains_spg.yaml")
 SOURCES = ("photo", "cartoon", "painting")  # sketch is held out
 CLASSES = ["circle", "ring", "square", "star", "triangle"]
-
-
-@pytest.fixture(scope="module")
-def synthetic_domains():
-    generate_domains(os.environ["DETECTRON2_DATASETS"], seed=0, num_per_class=6)
 
 
 @pytest.fixture
