@@ -21,6 +21,15 @@ FAST_OPTS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def seeded_rngs():
+    """Every test starts from seed 0 (torch, numpy, random): torch seeds its default generator
+    differently in every process, so unseeded tests would draw different values each run."""
+    from detectron2.utils.env import seed_all_rng
+
+    seed_all_rng(0)
+
+
 @pytest.fixture(scope="session")
 def synthetic_weather():
     """The synthetic Diverse Weather tree at the registered location (generated once)."""

@@ -166,7 +166,12 @@ def test_gradients_reach_only_the_prompt_learner():
     sum(model(paired()).values()).backward()
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("prompt_learner.") for n in trainable)
-    assert all(model.get_parameter(n).grad.abs().sum() > 0 for n in trainable), "unused parameter"
+    # The shared mixer's bias shifts every element of the image tokens by one amount, which the
+    # text encoder's LayerNorms cancel: its gradient is zero up to rounding (as in the authors'
+    # model). Every other parameter is used.
+    shift = "prompt_learner.content.mixer.bias"
+    assert model.get_parameter(shift).grad.abs().max() < 1e-4
+    assert all(model.get_parameter(n).grad.abs().sum() > 0 for n in trainable - {shift})
     assert all(p.grad is None for n, p in model.named_parameters() if n not in trainable)
     assert set(model.state_dict()) == trainable  # frozen CLIP and fixed tokens are not saved
 

@@ -24,7 +24,8 @@ class ContentProjector(nn.Module):
     """Image tokens: per layer, mu_l -> Linear(C_l, W); the L outputs are mixed over layers by
     Linear(L, m) into ``n_tokens`` tokens [B, n_tokens, W]. With ``shared_mixer`` (the authors')
     m = 1 and the single token is repeated ``n_tokens`` times; otherwise each token has its own
-    mixing weights (m = n_tokens)."""
+    mixing weights (m = n_tokens). The mixer's bias shifts all W elements of a token alike, which
+    the text encoder's LayerNorms cancel, so it gets no gradient (kept: the authors have it)."""
 
     def __init__(self, dims: Sequence[int], width: int, n_tokens: int = 4,
                  shared_mixer: bool = True):
