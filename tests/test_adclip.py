@@ -251,15 +251,12 @@ def test_short_adaptation_run_on_standin_clip_learns_source_and_target(synthetic
     and the source's validation top-1 well above their start and chance (20 %). (With only CE,
     the target rises as much here: this checks that AD-CLIP learns, not that adaptation helps on
     these 30 synthetic test images.)"""
-    from detectron2.utils.env import seed_all_rng
-
     target, source_val = "synthetic_domains_painting_test", "synthetic_domains_photo_val"
     cfg = load_config(QUICK, [
         "MODEL.CLIP.WEIGHTS", standin_clip, "DATASETS.TRAIN_UNLABELED", f"('{target}',)",
         "DATASETS.TEST", f"('{target}', '{source_val}')", "SOLVER.CHECKPOINT_PERIOD", "1000",
         "OUTPUT_DIR", str(tmp_path)])
-    seed_all_rng(cfg.SEED)
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg)  # the projectors' init draws from the per-test seed (conftest)
 
     def top1():
         results = Trainer.test(cfg, trainer.model)

@@ -28,7 +28,7 @@ def build_classification_train_loader(cfg, dataset: List[dict], sampler):
         num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=collate_stacked_images)
 
 
-def build_classification_test_loader(cfg, dataset: List[dict]) -> torch.utils.data.DataLoader:
+def build_classification_test_loader(cfg, dataset: List[dict]):
     """One pass over ``dataset`` (sharded over processes) in batches of ``TEST.IMS_PER_BATCH``."""
     return build_detection_test_loader(
         dataset=dataset, mapper=ClassificationMapper.from_cfg(cfg, is_train=False),
