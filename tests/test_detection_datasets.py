@@ -205,7 +205,8 @@ def registered():
 
 EXPECTED_NAMES = (
     [f"{p}_{d}_{s}" for p in ("diverse_weather", "synthetic_dw") for d in DIVERSE_WEATHER_DOMAINS for s in ("train", "test")]
-    + ["voc_2007_trainval_cw6", "voc_2012_trainval_cw6", "voc_2007_test_cw6"]
+    + ["voc_2007_trainval_cw6", "voc_2012_trainval_cw6", "voc_2012_train_cw6", "voc_2012_val_cw6",
+       "voc_2007_test_cw6"]
     + ["comic_train", "comic_test", "watercolor_train", "watercolor_test"]
     + ["cityscapes_det_train", "cityscapes_det_val", "foggy_cityscapes_det_train", "foggy_cityscapes_det_val"]
 )
@@ -255,7 +256,7 @@ def test_registered_datasets_load_from_root(tmp_path, registered):
     root = tmp_path / "data"
     _voc_tree(
         root / "diverse_weather" / "dusk_rainy" / "VOC2007",
-        {"d1": _xml(40, 30, [("rider", (2, 3, 12, 20), 0)])},
+        {"d1": _xml(40, 30, [("Rider ", (2, 3, 12, 20), 0), ("tram", (1, 1, 9, 9), 0)])},
     )
     _voc_tree(
         root / "VOC2007",
@@ -266,10 +267,16 @@ def test_registered_datasets_load_from_root(tmp_path, registered):
     _cityscapes_tree(root / "cityscapes")
     registered.extend(register_all(str(root), prefix="t_load_"))
 
+    # As the CLIP-the-Gap authors' loaders: names without case, other classes skipped, and
+    # Diverse Weather shifts all four coordinates while Pascal VOC keeps Detectron2's xmax, ymax.
     (dusk,) = DatasetCatalog.get("t_load_diverse_weather_dusk_rainy_train")
-    assert dusk["annotations"][0]["category_id"] == DIVERSE_WEATHER_CLASSES.index("rider")
+    assert [a["category_id"] for a in dusk["annotations"]] == [DIVERSE_WEATHER_CLASSES.index("rider")]
+    assert dusk["annotations"][0]["bbox"] == [1, 2, 11, 19]
     (voc,) = DatasetCatalog.get("t_load_voc_2007_trainval_cw6")  # non-CW classes are skipped
     assert [a["category_id"] for a in voc["annotations"]] == [COMIC_WATERCOLOR_CLASSES.index("dog")]
+    assert voc["annotations"][0]["bbox"] == [1, 2, 12, 20]
+    assert MetadataCatalog.get("t_load_voc_2007_trainval_cw6").box_convention == "detectron2"
+    assert MetadataCatalog.get("t_load_watercolor_test").box_convention == "shift_all"
     (wc,) = DatasetCatalog.get("t_load_watercolor_test")
     assert wc["annotations"][0]["category_id"] == COMIC_WATERCOLOR_CLASSES.index("bird")
     foggy = DatasetCatalog.get("t_load_foggy_cityscapes_det_train")

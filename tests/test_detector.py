@@ -6,7 +6,7 @@ from detectron2.layers import FrozenBatchNorm2d, ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, ROI_HEADS_REGISTRY, build_model
 from torch import nn
 
-from domaingen.clip import build_clip_model, encode_prompts
+from domaingen.clip import build_clip_model, encode_prompts, get_tokenizer
 from domaingen.data.datasets import DIVERSE_WEATHER_CLASSES
 from domaingen.engine import load_config
 from domaingen.modeling.roi_heads import TextEmbeddingClassifier
@@ -54,9 +54,14 @@ def test_backbone_and_roi_head_come_from_the_same_clip(model):
 
 
 def test_text_embeddings_are_the_class_prompts(model):
+    """The authors' class prompt has no period: "a photo of a car", not "a photo of a car."."""
     clip = build_clip_model("domaingen-tiny-RN")
-    expected = encode_prompts(clip, "domaingen-tiny-RN", DIVERSE_WEATHER_CLASSES, ["a photo of a {}."])
+    texts = [f"a photo of a {c}" for c in DIVERSE_WEATHER_CLASSES]
+    expected = torch.nn.functional.normalize(
+        clip.encode_text(get_tokenizer("domaingen-tiny-RN")(texts)), dim=-1)
     assert torch.allclose(model.roi_heads.box_predictor.text_embeddings, expected, atol=1e-6)
+    with_period = encode_prompts(clip, "domaingen-tiny-RN", DIVERSE_WEATHER_CLASSES, ["a photo of a {}."])
+    assert not torch.allclose(model.roi_heads.box_predictor.text_embeddings, with_period, atol=1e-3)
     assert "roi_heads.box_predictor.text_embeddings" in model.state_dict()
 
 

@@ -26,7 +26,8 @@ def add_text_classifier_config(cfg: CN) -> None:
     """``MODEL.TEXT_CLASSIFIER``: box classification against CLIP text embeddings."""
     cfg.MODEL.TEXT_CLASSIFIER = CN()
     # Prompt templates, each with one "{}" for the class name; embeddings are averaged.
-    cfg.MODEL.TEXT_CLASSIFIER.TEMPLATES = ["a photo of a {}."]
+    # The CLIP-the-Gap authors encode "a photo of a {}" (no period).
+    cfg.MODEL.TEXT_CLASSIFIER.TEMPLATES = ["a photo of a {}"]
     # Multiplies the cosine similarity between ROI and text embeddings (authors: 100).
     cfg.MODEL.TEXT_CLASSIFIER.LOGIT_SCALE = 100.0
     # Background logit: "zero" (a constant 0 column, as the authors) or "learned" (one bias).
@@ -35,12 +36,13 @@ def add_text_classifier_config(cfg: CN) -> None:
     cfg.MODEL.TEXT_CLASSIFIER.PROJECTION = False
 
 
-# The CLIP-the-Gap authors' target domain prompts: {snow, fog, cloudy, rain, stormy} x
-# {night, day, evening}.
+# The CLIP-the-Gap authors' target domain prompts, in the order of their prompt file
+# (time-major: the five weathers at night, then by day, then in the evening), so that bank
+# entry j is their offset j.
 CLIP_GAP_TARGET_PROMPTS = [
     f"an image taken on a {weather} {time}"
-    for weather in ("snow", "fog", "cloudy", "rain", "stormy")
     for time in ("night", "day", "evening")
+    for weather in ("snow", "fog", "cloudy", "rain", "stormy")
 ]
 
 
@@ -70,10 +72,36 @@ def add_clip_gap_config(cfg: CN) -> None:
     # the offsets then have spatial size OPT_INPUT_SIZE / 16).
     cfg.MODEL.CLIP_GAP.OPT_CROP_SIZE = 400
     cfg.MODEL.CLIP_GAP.OPT_INPUT_SIZE = 224
+    # How crops are resized to OPT_INPUT_SIZE: "bilinear" (the authors: torchvision's tensor
+    # resize, no antialiasing, rounded to uint8) or "cubic" (OpenCV's INTER_CUBIC).
+    cfg.MODEL.CLIP_GAP.OPT_CROP_INTERPOLATION = "bilinear"
     # Weight of the L1 regulariser |z_bar - z| in the optimization loss.
     cfg.MODEL.CLIP_GAP.OPT_L1_WEIGHT = 1.0
     # Log the optimization loss every this many iterations.
     cfg.MODEL.CLIP_GAP.OPT_LOG_PERIOD = 20
+    # Authors' quirks of the optimization step (all False = ours):
+    # divide the summed loss by M + 1 instead of averaging over the M prompts (with Adam the
+    # scale still matters where gradients are not much larger than its eps);
+    cfg.MODEL.CLIP_GAP.OPT_LOSS_OVER_M_PLUS_1 = False
+    # run the clean layer4 pass again for every prompt (2M instead of M + 1 layer4 passes per
+    # iteration; only train-mode BatchNorm statistics, MODEL.CLIP.FROZEN_BN False, differ);
+    cfg.MODEL.CLIP_GAP.OPT_CLEAN_PASS_PER_PROMPT = False
+    # count the OPT_ITERS iterations as the first iterations of the detector's schedule: the
+    # detector then trains SOLVER.MAX_ITER - OPT_ITERS iterations, starting at iteration
+    # OPT_ITERS of the LR schedule, evaluation and checkpoint periods.
+    cfg.MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE = False
+
+
+def add_detection_data_config(cfg: CN) -> None:
+    """Detection evaluation: test sets evaluated without their empty images; the AP's boxes."""
+    # Names from DATASETS.TEST whose images with no annotated object (of the dataset's classes)
+    # are left out of evaluation, as the CLIP-the-Gap authors' Diverse Weather and
+    # Comic/Watercolor loaders do for every split. () = evaluate every listed image.
+    cfg.DATASETS.DROP_EMPTY_TEST_IMAGES = ()
+    # Box arithmetic of the VOC AP: "continuous" (the dataset dicts' boxes as loaded) or
+    # "detectron2_voc" (Detectron2's PascalVOCDetectionEvaluator, which the CLIP-the-Gap authors
+    # report: 1-based predictions, ground truth as in the annotation files, inclusive pixels).
+    cfg.TEST.AP_BOX_CONVENTION = "continuous"
 
 
 def add_selection_config(cfg: CN) -> None:
@@ -178,6 +206,7 @@ def add_adclip_config(cfg: CN) -> None:
 def add_domaingen_config(cfg: CN) -> CN:
     """Add every domaingen key to a Detectron2 config (in place) and return it."""
     add_selection_config(cfg)
+    add_detection_data_config(cfg)
     add_clip_config(cfg)
     add_text_classifier_config(cfg)
     add_clip_gap_config(cfg)

@@ -32,8 +32,10 @@ def optimize_augmentations(cfg, model, iters: int = None) -> List[float]:
     logger.info(f"Optimizing {len(bank)} semantic augmentations of shape "
                 f"{tuple(bank.offsets.shape[1:])} for {iters} iterations")
     for it in range(iters):
-        losses.append(augmentation_step(model, stack_crops(next(loader)), optimizer,
-                                        c.OPT_L1_WEIGHT))
+        losses.append(augmentation_step(
+            model, stack_crops(next(loader)), optimizer, c.OPT_L1_WEIGHT,
+            loss_over_m_plus_1=c.OPT_LOSS_OVER_M_PLUS_1,
+            clean_pass_per_prompt=c.OPT_CLEAN_PASS_PER_PROMPT))
         if (it + 1) % c.OPT_LOG_PERIOD == 0 or it + 1 == iters:
             elapsed = time.perf_counter() - start
             eta = elapsed / (it + 1) * (iters - it - 1)

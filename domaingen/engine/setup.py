@@ -4,6 +4,7 @@ import os
 
 import torch
 from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog
 from detectron2.engine import default_setup
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
@@ -60,6 +61,10 @@ def load_config(config_file: str, opts=()):
         raise ConfigError(f"command-line overrides {list(opts)}: {e}") from e
     if cfg.DATASETS.DG_BENCHMARK:
         apply_dg_benchmark(cfg)
+    unregistered = sorted(set(cfg.DATASETS.DROP_EMPTY_TEST_IMAGES) - set(DatasetCatalog.list()))
+    if unregistered:
+        raise ConfigError(f"{config_file}: DATASETS.DROP_EMPTY_TEST_IMAGES names datasets that "
+                          f"are not registered: {unregistered}")
     if cfg.OUTPUT_DIR == D2_DEFAULT_OUTPUT_DIR:
         cfg.OUTPUT_DIR = default_output_dir(config_file)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():

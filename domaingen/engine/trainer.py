@@ -7,7 +7,9 @@ import weakref
 import torch
 from detectron2.data import (
     DatasetCatalog,
+    DatasetMapper,
     MetadataCatalog,
+    build_detection_test_loader,
     build_detection_train_loader,
     get_detection_dataset_dicts,
 )
@@ -65,6 +67,28 @@ def epochs_to_iterations(cfg):
     logger.info(f"{cfg.SOLVER.EPOCHS} epochs of {size} images at batch {cfg.SOLVER.IMS_PER_BATCH}: "
                 f"{cfg.SOLVER.MAX_ITER} iterations ({per_epoch} per epoch)")
     return cfg
+
+
+def detection_test_dicts(cfg, dataset_name: str) -> list:
+    """The images of a detection test set, without those holding no annotated object when the
+    set is listed in ``DATASETS.DROP_EMPTY_TEST_IMAGES`` (the CLIP-the-Gap authors' protocol)."""
+    dicts = DatasetCatalog.get(dataset_name)
+    if dataset_name not in cfg.DATASETS.DROP_EMPTY_TEST_IMAGES:
+        return dicts
+    kept = [d for d in dicts if d.get("annotations")]
+    logger.info(f"{dataset_name}: evaluating {len(kept)} of {len(dicts)} images "
+                f"({len(dicts) - len(kept)} without objects left out, "
+                f"DATASETS.DROP_EMPTY_TEST_IMAGES)")
+    return kept
+
+
+def set_schedule_position(scheduler, iteration: int) -> None:
+    """Move an LR scheduler to ``iteration`` as if it had been stepped that many times."""
+    scheduler.last_epoch = iteration
+    lrs = scheduler.get_lr()
+    for group, lr in zip(scheduler.optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = list(lrs)
 
 
 class Trainer(DefaultTrainer):
@@ -133,8 +157,20 @@ class Trainer(DefaultTrainer):
 
     def resume_or_load(self, resume=True):
         """Detectron2's resume, and the data streams restarted at the resumed iteration
-        (``--resume`` then continues the same batches)."""
+        (``--resume`` then continues the same batches). With CLIP the Gap's
+        ``OPT_ITERS_IN_SCHEDULE`` (the authors' schedule) a fresh run starts the detector at
+        iteration ``OPT_ITERS``: the optimization step used up the first iterations."""
         super().resume_or_load(resume=resume)
+        if self.start_iter == 0 and self.cfg.MODEL.META_ARCHITECTURE == "ClipGapRCNN" and \
+                self.cfg.MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE:
+            if self.cfg.MODEL.CLIP_GAP.OPT_ITERS >= self.max_iter:
+                raise ValueError(f"MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE: OPT_ITERS="
+                                 f"{self.cfg.MODEL.CLIP_GAP.OPT_ITERS} leaves no detector "
+                                 f"iteration of SOLVER.MAX_ITER={self.max_iter}")
+            self.start_iter = self.cfg.MODEL.CLIP_GAP.OPT_ITERS
+            set_schedule_position(self.scheduler, self.start_iter)
+            logger.info(f"OPT_ITERS_IN_SCHEDULE: the detector trains iterations "
+                        f"{self.start_iter}..{self.max_iter - 1} of SOLVER.MAX_ITER")
         for sampler in self._samplers:
             sampler.start = self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH
 
@@ -179,8 +215,13 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def validate(cls, cfg, model):
-        """Top-1 on all ``DATASETS.VAL`` sets pooled: ``{"val": {"top1", "top1-<domain>"...}}``
-        (flattened into the event storage as ``val/top1``, the key TEST.SELECTION_METRIC names)."""
+        """Model-selection metrics on ``DATASETS.VAL``. Classifiers: top-1 on all sets pooled,
+        ``{"val": {"top1", "top1-<domain>"...}}`` (``val/top1`` in the event storage). Detectors:
+        each set's AP, ``{<dataset>: {"bbox": {"AP50", ...}}}`` (``<dataset>/bbox/AP50``)."""
+        if not is_classifier(cfg):
+            return {name: inference_on_dataset(model, cls.build_test_loader(cfg, name),
+                                               cls.build_evaluator(cfg, name))
+                    for name in cfg.DATASETS.VAL}
         dataset = [d for name in cfg.DATASETS.VAL for d in DatasetCatalog.get(name)]
         loader = build_classification_test_loader(cfg, dataset)
         results = inference_on_dataset(model, loader, ClassificationEvaluator(cfg.DATASETS.VAL[0]))
@@ -228,14 +269,17 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
         if not is_classifier(cfg):
-            return super().build_test_loader(cfg, dataset_name)
+            return build_detection_test_loader(
+                dataset=detection_test_dicts(cfg, dataset_name), mapper=DatasetMapper(cfg, False),
+                num_workers=cfg.DATALOADER.NUM_WORKERS)
         return build_classification_test_loader(cfg, DatasetCatalog.get(dataset_name))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         if MetadataCatalog.get(dataset_name).get("evaluator_type", "") == "classification":
             return ClassificationEvaluator(dataset_name, output_dir=output_folder)
-        return DomainAPEvaluator(dataset_name, output_dir=output_folder)
+        return DomainAPEvaluator(dataset_name, output_dir=output_folder,
+                                 box_convention=cfg.TEST.AP_BOX_CONVENTION)
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):

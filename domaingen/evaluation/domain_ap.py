@@ -14,7 +14,9 @@ from detectron2.structures import BoxMode
 from .gather import gather_on_main
 from .voc_ap import average_precision
 
-__all__ = ["DomainAPEvaluator"]
+__all__ = ["AP_BOX_CONVENTIONS", "DomainAPEvaluator"]
+
+AP_BOX_CONVENTIONS = ("continuous", "detectron2_voc")
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +32,25 @@ class DomainAPEvaluator(DatasetEvaluator):
     ``evaluate()`` returns ``{"bbox": {"AP50": mean, "AP50-<class>": ...}}`` in
     percent; the mean is over classes that have non-difficult ground truth, the
     others are reported as ``nan``.
+
+    ``box_convention``: "continuous" compares the boxes of the dataset dicts with the
+    predictions in continuous coordinates. "detectron2_voc" repeats the arithmetic of
+    Detectron2's PascalVOCDetectionEvaluator, which the CLIP-the-Gap authors report: predictions
+    written 1-based (xmin, ymin + 1) with one decimal and scores with three, ground truth as
+    the annotation files it reads hold it (the raw XML for Detectron2-convention datasets; for
+    the authors' Diverse Weather and Comic/Watercolor loaders, the shifted integer boxes they
+    write back into the XML), inclusive pixel areas, IoU strictly above the threshold.
     """
 
-    def __init__(self, dataset_name, output_dir=None, distributed=True, iou_threshold=0.5):
+    def __init__(self, dataset_name, output_dir=None, distributed=True, iou_threshold=0.5,
+                 box_convention="continuous"):
         """``output_dir`` is accepted for detectron2 evaluator API parity; nothing is written."""
+        if box_convention not in AP_BOX_CONVENTIONS:
+            raise ValueError(f"TEST.AP_BOX_CONVENTION must be one of {AP_BOX_CONVENTIONS}, "
+                             f"got {box_convention!r}")
+        self._box_convention = box_convention
         meta = MetadataCatalog.get(dataset_name)
+        self._dataset_box_convention = meta.get("box_convention", None)
         self._dataset_name = dataset_name
         self._class_names = list(meta.thing_classes)
         self._use_07_metric = bool(meta.get("use_07_metric", True))
@@ -50,11 +66,16 @@ class DomainAPEvaluator(DatasetEvaluator):
     def process(self, inputs, outputs):
         for inp, out in zip(inputs, outputs):
             instances = out["instances"].to("cpu")
+            boxes = instances.pred_boxes.tensor.numpy().astype(np.float64)
+            scores = instances.scores.numpy().astype(np.float64)
+            if self._box_convention == "detectron2_voc":
+                boxes = np.round(boxes + np.array([1.0, 1.0, 0.0, 0.0]), 1)
+                scores = np.round(scores, 3)
             self._predictions.append(
                 {
                     "image_id": inp["image_id"],
-                    "boxes": instances.pred_boxes.tensor.numpy().astype(np.float64),
-                    "scores": instances.scores.numpy().astype(np.float64),
+                    "boxes": boxes,
+                    "scores": scores,
                     "classes": instances.pred_classes.numpy().astype(np.int64),
                 }
             )
@@ -70,7 +91,8 @@ class DomainAPEvaluator(DatasetEvaluator):
         detections = self._detections_by_class(predictions)
         aps = [
             average_precision(
-                detections[c], ground_truth[c], self._iou_threshold, self._use_07_metric
+                detections[c], ground_truth[c], self._iou_threshold, self._use_07_metric,
+                voc_devkit=self._box_convention == "detectron2_voc",
             )
             * 100.0
             for c in range(len(self._class_names))
@@ -91,9 +113,9 @@ class DomainAPEvaluator(DatasetEvaluator):
         collected = defaultdict(lambda: defaultdict(lambda: ([], [])))
         for record in dicts:
             for ann in record.get("annotations", []):
-                box = BoxMode.convert(
+                box = self._annotation_file_box(BoxMode.convert(
                     list(ann["bbox"]), ann.get("bbox_mode", BoxMode.XYXY_ABS), BoxMode.XYXY_ABS
-                )
+                ))
                 boxes, difficult = collected[ann["category_id"]][record["image_id"]]
                 boxes.append(box)
                 difficult.append(bool(ann.get("difficult", False)))
@@ -106,6 +128,17 @@ class DomainAPEvaluator(DatasetEvaluator):
             ground_truth.append(per_image)
             npos.append(sum(int((~d).sum()) for _, d in per_image.values()))
         return ground_truth, npos
+
+    def _annotation_file_box(self, box):
+        """A ground-truth box as Detectron2's VOC evaluator reads it from the annotation file
+        (``detectron2_voc``), else unchanged."""
+        if self._box_convention != "detectron2_voc":
+            return box
+        if self._dataset_box_convention == "detectron2":
+            return [box[0] + 1, box[1] + 1, box[2], box[3]]
+        if self._dataset_box_convention == "shift_all":
+            return [float(int(v)) for v in box]
+        return box
 
     def _detections_by_class(self, predictions):
         """Per class: list of ``(image_id, score, box)``."""

@@ -33,13 +33,14 @@ def voc_ap(recall, precision, use_07_metric: bool) -> float:
     return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one XYXY box against ``boxes`` (Nx4), continuous coordinates."""
-    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+def _iou(box: np.ndarray, boxes: np.ndarray, pixel: float = 0.0) -> np.ndarray:
+    """IoU of one XYXY box against ``boxes`` (Nx4): continuous coordinates (``pixel`` 0), or
+    inclusive pixel indices as the VOC devkit (``pixel`` 1: a box spans x2 - x1 + 1 pixels)."""
+    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]) + pixel, 0, None)
+    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]) + pixel, 0, None)
     inter = iw * ih
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    area = (box[2] - box[0] + pixel) * (box[3] - box[1] + pixel)
+    areas = (boxes[:, 2] - boxes[:, 0] + pixel) * (boxes[:, 3] - boxes[:, 1] + pixel)
     union = area + areas - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
@@ -49,6 +50,7 @@ def average_precision(
     ground_truth: GroundTruth,
     iou_threshold: float = 0.5,
     use_07_metric: bool = True,
+    voc_devkit: bool = False,
 ) -> float:
     """VOC-protocol AP of one class.
 
@@ -58,6 +60,8 @@ def average_precision(
             without ground truth of this class may be absent.
         iou_threshold: minimum IoU for a match.
         use_07_metric: 11-point (VOC2007) instead of area AP.
+        voc_devkit: the VOC devkit's arithmetic (Detectron2's ``voc_eval``): inclusive pixel
+            areas and a match only when the IoU is strictly above the threshold.
 
     Detections are visited by decreasing score (stable) and matched to the
     highest-IoU ground truth of their image. A match to a difficult box is
@@ -82,9 +86,9 @@ def average_precision(
             is_tp.append(False)
             continue
         boxes, difficult, matched = gt[image_id]
-        ious = _iou(np.asarray(box, dtype=np.float64), boxes)
+        ious = _iou(np.asarray(box, dtype=np.float64), boxes, pixel=1.0 if voc_devkit else 0.0)
         j = int(np.argmax(ious))
-        if ious[j] < iou_threshold:
+        if ious[j] < iou_threshold or (voc_devkit and ious[j] == iou_threshold):
             is_tp.append(False)
         elif difficult[j]:
             continue

@@ -45,29 +45,35 @@ def _register_cityscapes(name: str, image_dir: str, gt_dir: str, image_suffix: s
 
 
 def _voc_style_specs(root: str) -> List[tuple]:
-    """(name, dirname, split, classes, year, domain, unknown_classes) of every VOC-layout split."""
+    """(name, dirname, split, classes, year, domain, unknown_classes, box_convention) of every
+    VOC-layout split. Like the CLIP-the-Gap authors' loaders, Pascal VOC, Diverse Weather and
+    Comic/Watercolor skip objects of other classes; Pascal VOC keeps Detectron2's box
+    convention, the others shift all four coordinates (see voc_style.BOX_CONVENTIONS)."""
     specs = []
     for domain in DIVERSE_WEATHER_DOMAINS:
         for split in ("train", "test"):
-            for prefix, folder in (
-                ("diverse_weather", "diverse_weather"),
-                ("synthetic_dw", "synthetic_diverse_weather"),
-            ):
-                dirname = os.path.join(root, folder, domain, "VOC2007")
-                name = f"{prefix}_{domain}_{split}"
-                specs.append((name, dirname, split, DIVERSE_WEATHER_CLASSES, 2007, domain, "error"))
+            dirname = os.path.join(root, "diverse_weather", domain, "VOC2007")
+            specs.append((f"diverse_weather_{domain}_{split}", dirname, split,
+                          DIVERSE_WEATHER_CLASSES, 2007, domain, "skip", "shift_all"))
+            # The synthetic twin has no other classes: an unknown one is a generator bug.
+            dirname = os.path.join(root, "synthetic_diverse_weather", domain, "VOC2007")
+            specs.append((f"synthetic_dw_{domain}_{split}", dirname, split,
+                          DIVERSE_WEATHER_CLASSES, 2007, domain, "error", "shift_all"))
     for name, year, split in (
         ("voc_2007_trainval_cw6", 2007, "trainval"),
         ("voc_2012_trainval_cw6", 2012, "trainval"),
+        ("voc_2012_train_cw6", 2012, "train"),
+        ("voc_2012_val_cw6", 2012, "val"),
         ("voc_2007_test_cw6", 2007, "test"),
     ):
         dirname = os.path.join(root, f"VOC{year}")
-        specs.append((name, dirname, split, COMIC_WATERCOLOR_CLASSES, year, "voc", "skip"))
+        specs.append((name, dirname, split, COMIC_WATERCOLOR_CLASSES, year, "voc", "skip",
+                      "detectron2"))
     for domain in ("comic", "watercolor"):
         dirname = os.path.join(root, domain)
         for split in ("train", "test"):
-            name = f"{domain}_{split}"
-            specs.append((name, dirname, split, COMIC_WATERCOLOR_CLASSES, 2007, domain, "error"))
+            specs.append((f"{domain}_{split}", dirname, split, COMIC_WATERCOLOR_CLASSES, 2007,
+                          domain, "skip", "shift_all"))
     return specs
 
 
@@ -94,11 +100,10 @@ def register_all(root: Optional[str] = None, prefix: str = "") -> List[str]:
     root = default_root() if root is None else root
     existing = set(DatasetCatalog.list())
     registered = []
-    for name, dirname, split, classes, year, domain, unknown in _voc_style_specs(root):
+    for name, dirname, split, classes, year, domain, unknown, boxes in _voc_style_specs(root):
         if prefix + name not in existing:
-            register_voc_style(
-                prefix + name, dirname, split, classes, year=year, domain=domain, unknown_classes=unknown
-            )
+            register_voc_style(prefix + name, dirname, split, classes, year=year, domain=domain,
+                               unknown_classes=unknown, box_convention=boxes)
             registered.append(prefix + name)
     for name, image_dir, gt_dir, suffix, domain in _cityscapes_specs(root):
         if prefix + name not in existing:

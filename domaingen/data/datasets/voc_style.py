@@ -3,8 +3,10 @@
 Used for Diverse Weather, its synthetic twin, Pascal VOC and Comic/Watercolor.
 Dataset folders are only ever read.
 """
+import logging
 import os
 import xml.etree.ElementTree as ET
+from collections import Counter
 from typing import Dict, List, Optional, Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -14,7 +16,15 @@ from .errors import DatasetAnnotationError, DatasetLayoutError
 
 __all__ = ["load_voc_style_instances", "register_voc_style", "read_split_ids"]
 
+logger = logging.getLogger(__name__)
+
 _UNKNOWN_CLASS_MODES = ("error", "skip")
+# How 1-based inclusive VOC boxes become 0-based XYXY_ABS boxes:
+# "shift_all": [max(0, xmin-1), max(0, ymin-1), xmax-1, ymax-1] (the CLIP-the-Gap authors'
+#   Diverse Weather and Comic/Watercolor loaders);
+# "detectron2": [xmin-1, ymin-1, xmax, ymax] (Detectron2's Pascal VOC loader, which the authors
+#   use for Pascal VOC itself).
+BOX_CONVENTIONS = ("shift_all", "detectron2")
 
 
 def read_split_ids(dirname: str, split: str) -> List[str]:
@@ -61,20 +71,23 @@ def _image_path(dirname: str, image_id: str) -> str:
 
 
 def _parse_object(obj, xml_path: str, class_to_id: Dict[str, int], width: float,
-                  height: float) -> Optional[dict]:
+                  height: float, box_convention: str = "shift_all") -> Optional[dict]:
     """Return the annotation dict of one ``<object>``, or None for an unknown class.
 
-    A box reaching past the image edge is kept as annotated (Detectron2 clips it for training,
-    VOC evaluation uses it as is); one of zero area or wholly outside the image is an error."""
-    name = (obj.findtext("name") or "").strip()
+    Class names are matched without case and surrounding spaces. A box reaching past the image
+    edge is kept as annotated (Detectron2 clips it for training, VOC evaluation uses it as is);
+    one of zero area or wholly outside the image is an error."""
+    name = (obj.findtext("name") or "").strip().lower()
     if name not in class_to_id:
         return None
     box_node = obj.find("bndbox")
     if box_node is None:
         raise DatasetAnnotationError(f"Object {name!r} without <bndbox> in {xml_path}")
     xmin, ymin, xmax, ymax = (_number(box_node, t, xml_path) for t in ("xmin", "ymin", "xmax", "ymax"))
-    # VOC boxes are 1-based and inclusive; shift to 0-based as the reference code does.
-    box = [max(0.0, xmin - 1), max(0.0, ymin - 1), xmax - 1, ymax - 1]
+    if box_convention == "shift_all":
+        box = [max(0.0, xmin - 1), max(0.0, ymin - 1), xmax - 1, ymax - 1]
+    else:
+        box = [xmin - 1, ymin - 1, xmax, ymax]
     if box[2] <= box[0] or box[3] <= box[1]:
         raise DatasetAnnotationError(
             f"Box of zero or negative area for {name!r} in {xml_path}: "
@@ -95,20 +108,24 @@ def _parse_object(obj, xml_path: str, class_to_id: Dict[str, int], width: float,
 
 
 def load_voc_style_instances(
-    dirname: str, split: str, class_names: Sequence[str], unknown_classes: str = "error"
+    dirname: str, split: str, class_names: Sequence[str], unknown_classes: str = "error",
+    box_convention: str = "shift_all",
 ) -> List[dict]:
     """Load a VOC-layout split as Detectron2 standard dataset dicts.
 
     Args:
         dirname: folder holding ``Annotations/``, ``ImageSets/Main/`` and ``JPEGImages/``.
         split: split file name without ``.txt``.
-        class_names: classes in category-id order.
+        class_names: classes in category-id order (matched without case).
         unknown_classes: ``"error"`` to reject objects of other classes, ``"skip"`` to drop them.
+        box_convention: one of ``BOX_CONVENTIONS``.
     """
     if unknown_classes not in _UNKNOWN_CLASS_MODES:
         raise ValueError(f"unknown_classes must be one of {_UNKNOWN_CLASS_MODES}, got {unknown_classes!r}")
-    class_to_id = {name: i for i, name in enumerate(class_names)}
-    dicts = []
+    if box_convention not in BOX_CONVENTIONS:
+        raise ValueError(f"box_convention must be one of {BOX_CONVENTIONS}, got {box_convention!r}")
+    class_to_id = {name.lower(): i for i, name in enumerate(class_names)}
+    dicts, skipped = [], Counter()
     for image_id in read_split_ids(dirname, split):
         xml_path = os.path.join(dirname, "Annotations", f"{image_id}.xml")
         root = _parse_xml(xml_path)
@@ -118,7 +135,7 @@ def load_voc_style_instances(
         width, height = _number(size, "width", xml_path), _number(size, "height", xml_path)
         annotations = []
         for obj in root.findall("object"):
-            ann = _parse_object(obj, xml_path, class_to_id, width, height)
+            ann = _parse_object(obj, xml_path, class_to_id, width, height, box_convention)
             if ann is not None:
                 annotations.append(ann)
             elif unknown_classes == "error":
@@ -126,6 +143,8 @@ def load_voc_style_instances(
                     f"Unknown class {(obj.findtext('name') or '').strip()!r} in {xml_path}; "
                     f"known classes: {', '.join(class_names)}"
                 )
+            else:
+                skipped[(obj.findtext("name") or "").strip()] += 1
         dicts.append(
             {
                 "file_name": _image_path(dirname, image_id),
@@ -135,6 +154,9 @@ def load_voc_style_instances(
                 "annotations": annotations,
             }
         )
+    if skipped:
+        logger.info(f"{dirname} ({split}): skipped {sum(skipped.values())} objects of classes "
+                    f"outside {list(class_names)}: {dict(skipped.most_common())}")
     return dicts
 
 
@@ -147,11 +169,13 @@ def register_voc_style(
     year: int = 2007,
     domain: Optional[str] = None,
     unknown_classes: str = "error",
+    box_convention: str = "shift_all",
 ) -> None:
     """Register a VOC-layout split under ``name``; files are only checked when loaded."""
     class_names = tuple(class_names)
     DatasetCatalog.register(
-        name, lambda: load_voc_style_instances(dirname, split, class_names, unknown_classes)
+        name, lambda: load_voc_style_instances(dirname, split, class_names, unknown_classes,
+                                               box_convention)
     )
     MetadataCatalog.get(name).set(
         thing_classes=list(class_names),
@@ -161,4 +185,5 @@ def register_voc_style(
         domain=domain or name,
         evaluator_type="domain_ap",
         use_07_metric=(year == 2007),
+        box_convention=box_convention,
     )

@@ -15,7 +15,8 @@ def clip_embeddings(model, features: torch.Tensor) -> torch.Tensor:
 
 
 def augmentation_step(model, crops: torch.Tensor, optimizer: torch.optim.Optimizer,
-                      l1_weight: float = 1.0) -> float:
+                      l1_weight: float = 1.0, loss_over_m_plus_1: bool = False,
+                      clean_pass_per_prompt: bool = False) -> float:
     """Update the bank of ``model`` (a ClipGapRCNN) on a batch of crops; return L_opt.
 
     V_a(crops) and the clean embeddings z do not depend on the offsets: they are computed once,
@@ -23,6 +24,10 @@ def augmentation_step(model, crops: torch.Tensor, optimizer: torch.optim.Optimiz
     (memory stays that of one prompt) and only into the bank: gradients of the detector's
     parameters are neither computed nor accumulated. Under DDP the bank gradient is averaged
     over processes, so every process keeps the same bank.
+
+    The authors' quirks: ``loss_over_m_plus_1`` divides the summed loss by M + 1 instead of M;
+    ``clean_pass_per_prompt`` runs the clean layer4 pass again before each prompt's augmented
+    pass (their order), which only changes train-mode BatchNorm running statistics.
     """
     bank = model.augmentation_bank
     with torch.no_grad():
@@ -31,11 +36,15 @@ def augmentation_step(model, crops: torch.Tensor, optimizer: torch.optim.Optimiz
         targets = text_shifted_targets(z, bank.text_directions)
     grad = torch.zeros_like(bank.offsets)
     total = 0.0
+    divisor = len(bank) + 1 if loss_over_m_plus_1 else len(bank)
     bank.offsets.requires_grad_(True)
     try:
         for j in range(len(bank)):
+            if clean_pass_per_prompt and j > 0:
+                with torch.no_grad():
+                    model.roi_heads.res5(features)
             z_aug = clip_embeddings(model, features + bank.offsets[j])
-            loss = augmentation_loss(z, z_aug, targets[j], l1_weight) / len(bank)
+            loss = augmentation_loss(z, z_aug, targets[j], l1_weight) / divisor
             grad += torch.autograd.grad(loss, bank.offsets)[0]
             total += float(loss.detach())
     finally:
