@@ -22,10 +22,15 @@ AUTHORS_SWITCHES = {
     # vidit09/domaingen (CLIP the Gap); the baseline detector shares its BatchNorm handling.
     "clip_rcnn": {
         "MODEL.CLIP.FROZEN_BN": False,
+        "TEST.AP_BOX_CONVENTION": "detectron2_voc",
     },
     "clip_gap": {
         "MODEL.CLIP.FROZEN_BN": False,
+        "TEST.AP_BOX_CONVENTION": "detectron2_voc",
         "MODEL.CLIP_GAP.AUG_WHEN_RAND_ABOVE_PROB": True,
+        "MODEL.CLIP_GAP.OPT_LOSS_OVER_M_PLUS_1": True,
+        "MODEL.CLIP_GAP.OPT_CLEAN_PASS_PER_PROMPT": True,
+        "MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE": True,
     },
     # renytek13/Soft-Prompt-Generation (SPG and its ZS-CLIP / CoOp / CoCoOp baselines).
     "zsclip": {},
