@@ -1,0 +1,53 @@
+#!/usr/bin/env python
+"""Convert a detector checkpoint of the CLIP-the-Gap authors (vidit09/domaingen) to domaingen.
+
+    python tools/convert_clip_gap_checkpoint.py their_model_best.pth ours.pth \
+        --config-file configs/diverse_weather/clip_gap_RN101_authors.yaml
+    python tools/train_net.py --config-file configs/diverse_weather/clip_gap_RN101_authors.yaml \
+        --eval-only MODEL.WEIGHTS ours.pth
+
+The config names the architecture (ClipGapRCNN for theirs with offsets, ClipRCNN for their
+baseline), the classes and prompts; trailing KEY VALUE pairs override it. Their unused modules
+(a second CLIP copy, Detectron2's res5 head, aliases) are left out; a tensor that fits nowhere
+is an error naming it.
+"""
+import argparse
+import logging
+
+import torch
+from detectron2.modeling import build_model
+
+from domaingen.engine import load_config
+from domaingen.modeling.clip_gap_checkpoint import (
+    AuthorsCheckpointError,
+    convert_authors_state,
+    read_authors_checkpoint,
+)
+from domaingen.utils.files import atomic_write
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", help="the authors' checkpoint (.pth)")
+    parser.add_argument("output", help="where to write the domaingen checkpoint")
+    parser.add_argument("--config-file", default="configs/diverse_weather/clip_gap_RN101_authors.yaml")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="unpickle the file fully (only for a file you trust)")
+    parser.add_argument("opts", nargs="*", help="config overrides KEY VALUE ...")
+    args = parser.parse_intermixed_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = load_config(args.config_file, ["MODEL.WEIGHTS", "", "MODEL.CLIP.WEIGHTS", "",
+                                         "MODEL.DEVICE", "cpu", *args.opts])
+    try:
+        state = read_authors_checkpoint(args.source, args.allow_pickle)
+        target = build_model(cfg).state_dict()
+        converted, unused = convert_authors_state(state, cfg, target)
+    except AuthorsCheckpointError as e:
+        raise SystemExit(f"{args.source}: {e}")
+    atomic_write(args.output, lambda f: torch.save({"model": converted}, f))
+    print(f"Wrote {args.output}: {len(converted)} tensors for {cfg.MODEL.META_ARCHITECTURE}; "
+          f"left out {len(unused)} unused tensors of the authors' model")
+
+
+if __name__ == "__main__":
+    main()
