@@ -2,6 +2,8 @@
 their schedule, empty test images and their AP arithmetic (references written from their
 formulas, not their code)."""
 import copy
+import os
+import runpy
 
 import cv2
 import numpy as np
@@ -214,6 +216,13 @@ def test_empty_test_images_are_dropped_for_the_listed_sets(set_with_an_empty_ima
     with pytest.raises(ConfigError, match="DROP_EMPTY_TEST_IMAGES names datasets that are not "
                                           "registered: .'no_such_set'."):
         gap_cfg("DATASETS.DROP_EMPTY_TEST_IMAGES", "('no_such_set',)")
+
+
+def test_dataset_stats_counts_the_images_the_protocol_keeps(set_with_an_empty_image, capsys):
+    name, _ = set_with_an_empty_image
+    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "dataset_stats.py")
+    runpy.run_path(tool, run_name="dataset_stats")["main"]([name])
+    assert f"{name}: 3 images, 2 with objects, 1 without; objects: bus " in capsys.readouterr().out
 
 
 def test_an_empty_image_with_a_false_positive_costs_ap_only_when_kept():
