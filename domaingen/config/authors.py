@@ -38,7 +38,11 @@ AUTHORS_SWITCHES = {
     "cocoop": {},
     "spg": {},
     # mainaksingha01/AD-CLIP.
-    "adclip": {},
+    "adclip": {
+        "MODEL.ADCLIP.AUTHORS_ENTROPY": True,
+        "MODEL.ADCLIP.AUTHORS_LR_SCHEDULE": True,
+        "MODEL.ADCLIP.AUTHORS_UNTRAINED_FIRST_LAYERS": True,
+    },
 }
 
 

@@ -36,6 +36,7 @@ from domaingen.modeling.meta_arch import ClipImageClassifier, SPGClassifier
 from .augmentation import SemanticAugmentationHook
 from .checkpoint import AtomicCheckpointer
 from .launch import create_ddp_model
+from .lr_schedules import build_authors_adclip_lr_scheduler
 from .seeding import seed_step
 from .speed import apply_speed_options
 from .spg import SPGTrainer
@@ -238,6 +239,13 @@ class Trainer(DefaultTrainer):
         params = get_default_optimizer_params(model, base_lr=cfg.SOLVER.BASE_LR,
                                               weight_decay=cfg.SOLVER.WEIGHT_DECAY)
         return maybe_add_gradient_clipping(cfg, torch.optim.Adam)(params, lr=cfg.SOLVER.BASE_LR)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        """Detectron2's schedule, or the AD-CLIP authors' (``MODEL.ADCLIP.AUTHORS_LR_SCHEDULE``)."""
+        if cfg.MODEL.ADCLIP.AUTHORS_LR_SCHEDULE:
+            return build_authors_adclip_lr_scheduler(cfg, optimizer)
+        return super().build_lr_scheduler(cfg, optimizer)
 
     @classmethod
     def build_train_loader(cls, cfg, seed_offset: int = 0):

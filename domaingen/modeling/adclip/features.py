@@ -9,23 +9,30 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-STD_EPS = 2.3e-8  # the AD-CLIP authors' epsilon inside the square root of the variance
+# The AD-CLIP authors' epsilon, added to the sum of squared deviations before dividing by the
+# number of tokens T: sigma = sqrt((sum_t (x_t - mu)^2 + eps) / T) = sqrt(var + eps / T).
+# Their ViT trainers use 2.3e-8 (T = 197 for ViT-B/16 at 224 px), their RN50 trainer 1e-8
+# (T = H * W of the stage: 56^2 ... 7^2).
+VIT_STD_EPS = 2.3e-8
+RESNET_STD_EPS = 1e-8
 
 
-def token_statistics(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def token_statistics(x: torch.Tensor, eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation over tokens of ``x`` [B, T, C]: (mu [B, C], sigma [B, C]),
-    ``sigma = sqrt(mean((x - mu)^2) + STD_EPS)`` (population variance)."""
+    ``sigma = sqrt((sum_t (x_t - mu)^2 + eps) / T)`` (population variance, ``eps / T`` inside
+    the square root), computed in fp32."""
     x = x.float()
     mu = x.mean(dim=1)
-    var = (x - mu[:, None]).pow(2).mean(dim=1)
-    return mu, torch.sqrt(var + STD_EPS)
+    squares = (x - mu[:, None]).pow(2).sum(dim=1)
+    return mu, torch.sqrt((squares + eps) / x.shape[1])
 
 
 class MultiScaleStatistics:
     """Runs a frozen CLIP image tower once and returns its embedding together with per-layer
     statistics ``mus``, ``sigmas`` (lists of [B, C_l], detached).
 
-    :attr:`dims` holds the channel count C_l of each layer.
+    :attr:`dims` holds the channel count C_l of each layer, :attr:`family` "vit" or "resnet",
+    :attr:`std_eps` the epsilon of the standard deviation (the authors' value for the family).
     """
 
     def __init__(self, visual: nn.Module):
@@ -34,10 +41,12 @@ class MultiScaleStatistics:
             self.layers = list(visual.transformer.resblocks)
             self.dims = [visual.transformer.width] * len(self.layers)
             self.batch_first = getattr(visual.transformer, "batch_first", True)
+            self.family, self.std_eps = "vit", VIT_STD_EPS
         elif hasattr(visual, "layer4"):  # open_clip ModifiedResNet
             self.layers = [visual.layer1, visual.layer2, visual.layer3, visual.layer4]
             self.dims = [stage[-1].conv3.out_channels for stage in self.layers]
             self.batch_first = True
+            self.family, self.std_eps = "resnet", RESNET_STD_EPS
         else:
             raise ValueError(f"AD-CLIP needs an open_clip VisionTransformer or ModifiedResNet "
                              f"image tower, got {type(visual).__name__}")
@@ -52,7 +61,8 @@ class MultiScaleStatistics:
                  ) -> Tuple[torch.Tensor, List[torch.Tensor], List[torch.Tensor]]:
         stats = []
         handles = [layer.register_forward_hook(
-            lambda module, args, out: stats.append(token_statistics(self._tokens(out))))
+            lambda module, args, out: stats.append(
+                token_statistics(self._tokens(out), self.std_eps)))
             for layer in self.layers]
         try:
             embedding = self.visual(images)

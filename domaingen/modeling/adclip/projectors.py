@@ -1,19 +1,44 @@
 """AD-CLIP's projectors from per-layer statistics (mu_l, sigma_l) [B, C_l] to prompt tokens of
-the text width W. One projector per layer l = 1..L, each with its layer's input width."""
-from typing import List, Sequence
+the text width W. One projector per layer l = 1..L, each with its layer's input width.
+
+``first_linear(in, out)`` builds the first Linear layer of every per-layer projector
+(default ``nn.Linear``; :class:`FixedLinear` for the authors' untrained RN50 layers)."""
+from typing import Callable, List, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+LinearFactory = Callable[[int, int], nn.Module]
+
+
+class FixedLinear(nn.Module):
+    """A Linear layer that never trains and is not saved: weight [out, in] and bias [out] are
+    non-persistent buffers drawn from ``generator`` with nn.Linear's default distribution
+    (uniform in +-1/sqrt(in)), so the same generator state rebuilds the same layer."""
+
+    def __init__(self, in_features: int, out_features: int, generator: torch.Generator):
+        super().__init__()
+        bound = in_features ** -0.5
+        weight = (torch.rand(out_features, in_features, generator=generator) * 2 - 1) * bound
+        bias = (torch.rand(out_features, generator=generator) * 2 - 1) * bound
+        self.register_buffer("weight", weight, persistent=False)
+        self.register_buffer("bias", bias, persistent=False)
+        self.in_features, self.out_features = in_features, out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
 
 
 class StyleProjector(nn.Module):
     """Domain tokens: per layer, (mu_l + sigma_l) / 2 -> Linear(C_l, hidden) -> Linear(hidden, W);
     returns [B, L, W] (one domain token per layer)."""
 
-    def __init__(self, dims: Sequence[int], width: int, hidden: int = 256):
+    def __init__(self, dims: Sequence[int], width: int, hidden: int = 256,
+                 first_linear: LinearFactory = nn.Linear):
         super().__init__()
         self.layers = nn.ModuleList(
-            nn.Sequential(nn.Linear(c, hidden), nn.Linear(hidden, width)) for c in dims)
+            nn.Sequential(first_linear(c, hidden), nn.Linear(hidden, width)) for c in dims)
 
     def forward(self, mus: List[torch.Tensor], sigmas: List[torch.Tensor]) -> torch.Tensor:
         return torch.stack([proj((mu + sigma) / 2)
@@ -28,9 +53,9 @@ class ContentProjector(nn.Module):
     the text encoder's LayerNorms cancel, so it gets no gradient (kept: the authors have it)."""
 
     def __init__(self, dims: Sequence[int], width: int, n_tokens: int = 4,
-                 shared_mixer: bool = True):
+                 shared_mixer: bool = True, first_linear: LinearFactory = nn.Linear):
         super().__init__()
-        self.layers = nn.ModuleList(nn.Linear(c, width) for c in dims)
+        self.layers = nn.ModuleList(first_linear(c, width) for c in dims)
         self.mixer = nn.Linear(len(dims), 1 if shared_mixer else n_tokens)
         self.n_tokens = n_tokens
 
@@ -42,13 +67,14 @@ class ContentProjector(nn.Module):
 
 class StyleMappingProjector(nn.Module):
     """Style-mapping tokens (trained to match the domain tokens, never put in a prompt): per
-    layer, cat(mu_l, sigma_l) [2 C_l] -> average of adjacent pairs [C_l] -> Linear(C_l, C_l/2)
-    -> ReLU -> Linear(C_l/2, W); returns [B, L, W]."""
+    layer, cat(mu_l, sigma_l) [2 C_l] -> average of adjacent pairs [C_l] -> Linear(C_l, hidden)
+    -> ReLU -> Linear(hidden, W); returns [B, L, W]."""
 
-    def __init__(self, dims: Sequence[int], width: int):
+    def __init__(self, dims: Sequence[int], width: int, hidden: int = 384,
+                 first_linear: LinearFactory = nn.Linear):
         super().__init__()
         self.layers = nn.ModuleList(
-            nn.Sequential(nn.Linear(c, c // 2), nn.ReLU(), nn.Linear(c // 2, width))
+            nn.Sequential(first_linear(c, hidden), nn.ReLU(), nn.Linear(hidden, width))
             for c in dims)
 
     def forward(self, mus: List[torch.Tensor], sigmas: List[torch.Tensor]) -> torch.Tensor:

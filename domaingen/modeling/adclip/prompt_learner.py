@@ -1,11 +1,12 @@
 """AD-CLIP's prompt learner: every context token is generated from image-feature statistics."""
-from typing import List, Sequence
+import functools
+from typing import List, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ..prompts import PromptTokens
-from .projectors import ContentProjector, StyleMappingProjector, StyleProjector
+from .projectors import ContentProjector, FixedLinear, StyleMappingProjector, StyleProjector
 
 
 class ADCLIPPromptLearner(nn.Module):
@@ -13,16 +14,27 @@ class ADCLIPPromptLearner(nn.Module):
 
     A prompt is ``[SOS] + L source-domain tokens + L target-domain tokens + n image tokens +
     <class name> . [EOS]`` (L layers of the image tower: 12 for ViT-B/16, 4 for RN50; n = 4).
+
+    With ``untrained_first_layers_seed`` (the authors' RN50 trainer) the first Linear layer of
+    every per-layer projector is a :class:`FixedLinear` drawn from a generator seeded with it
+    (style, content, then style-mapping projector, layer by layer): never trained, not saved,
+    rebuilt identically from the seed when a checkpoint is evaluated.
     """
 
     def __init__(self, clip_model: nn.Module, model_name: str, class_names: Sequence[str],
-                 dims: Sequence[int], style_hidden: int = 256, n_image_tokens: int = 4,
-                 shared_image_mixer: bool = True):
+                 dims: Sequence[int], style_hidden: int = 256, style_mapping_hidden: int = 384,
+                 n_image_tokens: int = 4, shared_image_mixer: bool = True,
+                 untrained_first_layers_seed: Optional[int] = None):
         super().__init__()
         width = clip_model.token_embedding.embedding_dim
-        self.style = StyleProjector(dims, width, style_hidden)
-        self.content = ContentProjector(dims, width, n_image_tokens, shared_image_mixer)
-        self.style_mapping = StyleMappingProjector(dims, width)
+        first_linear = nn.Linear
+        if untrained_first_layers_seed is not None:
+            generator = torch.Generator().manual_seed(untrained_first_layers_seed)
+            first_linear = functools.partial(FixedLinear, generator=generator)
+        self.style = StyleProjector(dims, width, style_hidden, first_linear)
+        self.content = ContentProjector(dims, width, n_image_tokens, shared_image_mixer,
+                                        first_linear)
+        self.style_mapping = StyleMappingProjector(dims, width, style_mapping_hidden, first_linear)
         self.tokens = PromptTokens(clip_model, model_name, class_names,
                                    2 * len(dims) + n_image_tokens)
 

@@ -1,5 +1,5 @@
 """AD-CLIP (Singha et al., ICCV-W 2023): unsupervised domain adaptation in CLIP's prompt space."""
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -33,17 +33,25 @@ class ADCLIPClassifier(ClipImageClassifier):
     Evaluation takes one batch of images (the authors call ``model(x, x)``): each test image's
     own domain tokens fill both the source and the target slots, with its own image tokens.
     That is what the authors' two-image call computes, without encoding the image twice.
+
+    ``untrained_first_layers_seed`` (not None) applies to ResNet towers only, as in the authors'
+    code: their RN50 trainer never trains its projectors' first layers, their ViT trainers do.
     """
 
     @configurable
-    def __init__(self, *, style_hidden: int = 256, n_image_tokens: int = 4,
-                 shared_image_mixer: bool = True, loss_weights: Dict[str, float],
-                 authors_entropy: bool = False, truncate_text: bool = True, **kwargs):
+    def __init__(self, *, style_hidden: int = 256, style_mapping_hidden: int = 384,
+                 n_image_tokens: int = 4, shared_image_mixer: bool = True,
+                 untrained_first_layers_seed: Optional[int] = None,
+                 loss_weights: Dict[str, float], authors_entropy: bool = False,
+                 truncate_text: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.multi_scale = MultiScaleStatistics(self.visual)
+        if self.multi_scale.family != "resnet":
+            untrained_first_layers_seed = None
         self.prompt_learner = ADCLIPPromptLearner(
             kwargs["clip_model"], self.model_name, self.class_names, self.multi_scale.dims,
-            style_hidden, n_image_tokens, shared_image_mixer)
+            style_hidden, style_mapping_hidden, n_image_tokens, shared_image_mixer,
+            untrained_first_layers_seed)
         self.loss_weights = dict(loss_weights)
         self.entropy = batch_normalized_entropy if authors_entropy else mean_entropy
         self.truncate_text = truncate_text
@@ -54,8 +62,11 @@ class ADCLIPClassifier(ClipImageClassifier):
         return {
             **super().from_config(cfg),
             "style_hidden": a.STYLE_HIDDEN_DIM,
+            "style_mapping_hidden": a.STYLE_MAPPING_HIDDEN_DIM,
             "n_image_tokens": a.IMAGE_TOKENS,
             "shared_image_mixer": a.SHARED_IMAGE_MIXER,
+            "untrained_first_layers_seed": (a.UNTRAINED_LAYERS_SEED
+                                            if a.AUTHORS_UNTRAINED_FIRST_LAYERS else None),
             "loss_weights": dict(zip(LOSS_NAMES, (a.CE_WEIGHT, a.STYLE_MAPPING_WEIGHT,
                                                   a.ENTROPY_WEIGHT, a.KL_WEIGHT))),
             "authors_entropy": a.AUTHORS_ENTROPY,
