@@ -27,11 +27,22 @@ AUTHORS_SWITCHES = {
         "MODEL.CLIP.FROZEN_BN": False,
         "MODEL.CLIP_GAP.AUG_WHEN_RAND_ABOVE_PROB": True,
     },
-    # renytek13/Soft-Prompt-Generation (SPG and its ZS-CLIP / CoOp / CoCoOp baselines).
-    "zsclip": {},
-    "coop": {},
-    "cocoop": {},
-    "spg": {},
+    # renytek13/Soft-Prompt-Generation (SPG and its ZS-CLIP / CoOp / CoCoOp baselines; SPG's
+    # stage I is a CoOp run). Their CLIP loader builds fp16 towers (Dassl's PREC "fp16").
+    "zsclip": {
+        "MODEL.CLIP.PRECISION": "fp16",
+    },
+    "coop": {
+        "MODEL.CLIP.PRECISION": "fp16",
+    },
+    "cocoop": {
+        "MODEL.CLIP.PRECISION": "fp16",
+    },
+    "spg": {
+        "MODEL.CLIP.PRECISION": "fp16",
+        "MODEL.SPG.SHARE_FIRST_PROMPT": True,
+        "MODEL.SPG.EVAL_NOISE_SEED": -1,
+    },
     # mainaksingha01/AD-CLIP.
     "adclip": {},
 }
