@@ -59,7 +59,6 @@ def test_network_shapes_and_parameter_counts(feat_dim):
     bns = [m for m in g.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     assert len(bns) == 3 and all(m.eps == 0.8 for m in bns)
     assert [m.p for m in d.modules() if isinstance(m, torch.nn.Dropout)] == [0.4, 0.4]
-    assert all(torch.all(m.bias == 0) for m in g.modules() if isinstance(m, torch.nn.Linear))
 
 
 def test_lsgan_loss_on_hand_set_scores():
@@ -68,16 +67,28 @@ def test_lsgan_loss_on_hand_set_scores():
     assert lsgan_loss(scores, 0.0).item() == pytest.approx((0.25 + 4.0) / 2)
 
 
+def test_clip_limits_follow_the_authors_name_rule():
+    """Their rule, applied by hand to their layer indices. G: 0 Linear, 2 Linear, 3 BN, 5 Linear,
+    6 BN, 8 Linear, 9 BN, 11 Linear: a name holding "weight" -> weight limit; else "9.bias" or
+    "11.bias" -> last-bias limit; else bias limit. D: 0, 2, 5, 8 Linear: "0.weight", "0.bias",
+    "8.weight", "8.bias" -> first/last limit; else "weight" -> weight; else bias."""
+    W, B, LAST = 0.5, 1e-3, 2.0
+    g = PromptGenerator(8, n_ctx=2, width=4, latent_dim=3)
+    assert g.gradient_limits(weight=W, bias=B, last_bias=LAST) == {
+        "net.0.weight": W, "net.0.bias": B, "net.2.weight": W, "net.2.bias": B,
+        "net.3.weight": W, "net.3.bias": B, "net.5.weight": W, "net.5.bias": B,
+        "net.6.weight": W, "net.6.bias": B, "net.8.weight": W, "net.8.bias": B,
+        "net.9.weight": W, "net.9.bias": LAST, "net.11.weight": W, "net.11.bias": LAST}
+    assert isinstance(g.net[9], torch.nn.BatchNorm1d) and isinstance(g.net[11], torch.nn.Linear)
+    d = PromptDiscriminator(8, 8)
+    assert d.gradient_limits(weight=0.05, bias=0.5, first_last=5.0) == {
+        "net.0.weight": 5.0, "net.0.bias": 5.0, "net.2.weight": 0.05, "net.2.bias": 0.5,
+        "net.5.weight": 0.05, "net.5.bias": 0.5, "net.8.weight": 5.0, "net.8.bias": 5.0}
+
+
 def test_clipping_applies_each_parameters_own_limit():
     g = PromptGenerator(8, n_ctx=2, width=4, latent_dim=3)
     limits = g.gradient_limits(weight=0.5, bias=1e-3, last_bias=2.0)
-    assert limits["net.0.weight"] == 0.5 and limits["net.3.weight"] == 0.5  # Linear, BN weight
-    assert limits["net.0.bias"] == 1e-3 and limits["net.11.bias"] == 2.0  # last Linear's bias
-    d = PromptDiscriminator(8, 8)
-    d_limits = d.gradient_limits(weight=0.05, bias=0.5, first_last=5.0)
-    assert d_limits["net.0.weight"] == d_limits["net.0.bias"] == 5.0
-    assert d_limits["net.8.weight"] == d_limits["net.8.bias"] == 5.0
-    assert d_limits["net.2.weight"] == 0.05 and d_limits["net.2.bias"] == 0.5
     for p in g.parameters():
         p.grad = torch.full_like(p, 1.0)  # norm sqrt(numel) >= 1
     before = {n: p.grad.norm().item() for n, p in g.named_parameters()}

@@ -5,6 +5,8 @@ held-out evaluation, for one target or all of them; rerunning continues where it
     python tools/spg_pipeline.py --dataset pacs --target sketch MODEL.CLIP.WEIGHTS ViT-B-16.pt
     python tools/spg_pipeline.py --dataset pacs --all-targets
     python tools/spg_pipeline.py --dataset synthetic_domains --target sketch     # tiny, CPU
+    python tools/spg_pipeline.py --dataset pacs --target sketch --authors \
+        --domain-prompts prompt_labels/PACS/ViT-B16/seed_1    # the authors' run and labels
 """
 from domaingen.engine.spg_pipeline import main
 

@@ -1,9 +1,17 @@
 """The only place in domaingen that talks to open_clip."""
-from .models import CLIP_MEAN, CLIP_STD, build_clip_from_cfg, build_clip_model, register_model_configs
+from .models import (
+    CLIP_MEAN,
+    CLIP_STD,
+    build_clip_from_cfg,
+    build_clip_model,
+    image_input_dtype,
+    register_model_configs,
+)
 from .text import ClipTextEncoder, encode_prompts, get_tokenizer
 from .weights import ClipWeightsError
 
 __all__ = [
     "CLIP_MEAN", "CLIP_STD", "ClipTextEncoder", "ClipWeightsError", "build_clip_from_cfg",
-    "build_clip_model", "encode_prompts", "get_tokenizer", "register_model_configs",
+    "build_clip_model", "encode_prompts", "get_tokenizer", "image_input_dtype",
+    "register_model_configs",
 ]

@@ -39,7 +39,20 @@ class _HideRandomInitNotice(logging.Filter):
         return "No pretrained weights loaded" not in record.getMessage()
 
 
-def _create(name: str, quick_gelu: bool, seed: int) -> torch.nn.Module:
+PRECISIONS = ("fp32", "fp16")
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"MODEL.CLIP.PRECISION must be one of {PRECISIONS}, got {precision!r}")
+
+
+def image_input_dtype(visual: torch.nn.Module) -> torch.dtype:
+    """The dtype a CLIP image tower (ViT or ModifiedResNet) takes: its first convolution's."""
+    return visual.conv1.weight.dtype
+
+
+def _create(name: str, quick_gelu: bool, seed: int, precision: str = "fp32") -> torch.nn.Module:
     register_model_configs()
     if name not in open_clip.list_models():
         raise ValueError(f"MODEL.CLIP.NAME={name!r} is not an open_clip model; known: "
@@ -52,10 +65,13 @@ def _create(name: str, quick_gelu: bool, seed: int) -> torch.nn.Module:
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = open_clip.create_model(name, pretrained=None, force_quick_gelu=quick_gelu)
+            # fp16: open_clip's OpenAI-style half precision (Conv/Linear/attention weights and the
+            # projections in fp16, LayerNorms computed in fp32), converted from the fp32 init.
+            model = open_clip.create_model(name, pretrained=None, force_quick_gelu=quick_gelu,
+                                           precision=precision)
     finally:
         logging.getLogger().removeFilter(notice_filter)
-    return model.float().eval()
+    return (model.float() if precision == "fp32" else model).eval()
 
 
 def _live_residual_branches(model: torch.nn.Module) -> torch.nn.Module:
@@ -107,8 +123,10 @@ def _resolve_pretrained_tag(name: str, tag: str) -> str:
 
 
 def build_clip_model(name: str, weights: str = "", quick_gelu: str = "auto",
-                     cache_dir: str = "", seed: int = 0) -> torch.nn.Module:
-    """Build an fp32 open_clip ``CLIP`` model in eval mode.
+                     cache_dir: str = "", seed: int = 0,
+                     precision: str = "fp32") -> torch.nn.Module:
+    """Build an open_clip ``CLIP`` model in eval mode, in fp32 or (``precision="fp16"``) with
+    OpenAI's half-precision weights.
 
     Args:
         name: open_clip model name (``RN101``, ``ViT-B-16``, ``domaingen-tiny-RN``...).
@@ -117,24 +135,29 @@ def build_clip_model(name: str, weights: str = "", quick_gelu: str = "auto",
         quick_gelu: "auto" selects QuickGELU for OpenAI weights; "true"/"false" force it.
         cache_dir: where converted TorchScript archives are kept ("" = ``default_cache_dir()``).
         seed: seed of the random initialisation.
+        precision: "fp32" or "fp16" (fp16 runs on the CPU too).
     """
+    _check_precision(precision)
     if not weights:
-        logger.info(f"CLIP {name}: random initialisation (seed {seed})")
-        return _live_residual_branches(_create(name, _resolve_quick_gelu(quick_gelu, False), seed))
+        logger.info(f"CLIP {name}: random initialisation (seed {seed}, {precision})")
+        return _live_residual_branches(
+            _create(name, _resolve_quick_gelu(quick_gelu, False), seed, precision))
     if os.path.exists(weights) or os.sep in weights or weights.endswith((".pt", ".pth", ".bin")):
         path, from_tag_openai = weights, False
     else:
         from_tag_openai = bool(open_clip.get_pretrained_cfg(name, weights).get("quick_gelu"))
         path = _resolve_pretrained_tag(name, weights)
     state_dict, is_openai = load_weights_file(path, cache_dir or default_cache_dir())
-    model = _create(name, _resolve_quick_gelu(quick_gelu, is_openai or from_tag_openai), seed)
+    model = _create(name, _resolve_quick_gelu(quick_gelu, is_openai or from_tag_openai), seed,
+                    precision)
     check_compatible(model, state_dict, path, name)
-    model.load_state_dict(state_dict)
-    logger.info(f"Loaded CLIP {name} weights from {path}")
-    return model.float().eval()
+    model.load_state_dict(state_dict)  # copies into each parameter's own dtype
+    logger.info(f"Loaded CLIP {name} weights from {path} ({precision})")
+    return model.eval()
 
 
-def build_clip_from_cfg(cfg) -> torch.nn.Module:
-    """``build_clip_model`` from the ``MODEL.CLIP`` config node."""
+def build_clip_from_cfg(cfg, precision: str = "fp32") -> torch.nn.Module:
+    """``build_clip_model`` from the ``MODEL.CLIP`` config node. ``precision`` is the caller's:
+    the classifiers pass ``MODEL.CLIP.PRECISION``, the detectors (which train CLIP layers) fp32."""
     c = cfg.MODEL.CLIP
-    return build_clip_model(c.NAME, c.WEIGHTS, c.QUICK_GELU, c.CACHE_DIR, c.INIT_SEED)
+    return build_clip_model(c.NAME, c.WEIGHTS, c.QUICK_GELU, c.CACHE_DIR, c.INIT_SEED, precision)

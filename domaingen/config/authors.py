@@ -32,11 +32,22 @@ AUTHORS_SWITCHES = {
         "MODEL.CLIP_GAP.OPT_CLEAN_PASS_PER_PROMPT": True,
         "MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE": True,
     },
-    # renytek13/Soft-Prompt-Generation (SPG and its ZS-CLIP / CoOp / CoCoOp baselines).
-    "zsclip": {},
-    "coop": {},
-    "cocoop": {},
-    "spg": {},
+    # renytek13/Soft-Prompt-Generation (SPG and its ZS-CLIP / CoOp / CoCoOp baselines; SPG's
+    # stage I is a CoOp run). Their CLIP loader builds fp16 towers (Dassl's PREC "fp16").
+    "zsclip": {
+        "MODEL.CLIP.PRECISION": "fp16",
+    },
+    "coop": {
+        "MODEL.CLIP.PRECISION": "fp16",
+    },
+    "cocoop": {
+        "MODEL.CLIP.PRECISION": "fp16",
+    },
+    "spg": {
+        "MODEL.CLIP.PRECISION": "fp16",
+        "MODEL.SPG.SHARE_FIRST_PROMPT": True,
+        "MODEL.SPG.EVAL_NOISE_SEED": -1,
+    },
     # mainaksingha01/AD-CLIP.
     "adclip": {
         "MODEL.ADCLIP.AUTHORS_ENTROPY": True,

@@ -20,6 +20,10 @@ def add_clip_config(cfg: CN) -> None:
     cfg.MODEL.CLIP.CACHE_DIR = ""
     # Seed of the random initialisation (WEIGHTS == ""), so every part built from CLIP agrees.
     cfg.MODEL.CLIP.INIT_SEED = 0
+    # Precision of the frozen CLIP towers of the image classifiers: "fp32", or "fp16" (OpenAI's
+    # half-precision weights with fp32 LayerNorms, as the SPG authors' CLIP loader builds them;
+    # a GPU-memory choice). Learned prompts stay fp32. The detectors always build CLIP in fp32.
+    cfg.MODEL.CLIP.PRECISION = "fp32"
 
 
 def add_text_classifier_config(cfg: CN) -> None:
@@ -142,9 +146,11 @@ def add_classification_config(cfg: CN) -> None:
     cfg.DATASETS.DG_PROTOCOL = "multi_source"
     # Validation sets (source domains' val splits) for model selection.
     cfg.DATASETS.VAL = ()
-    # Schedules in epochs of DATASETS.TRAIN (0 = off): the Trainer sets SOLVER.MAX_ITER and
+    # Schedules in epochs of DATASETS.TRAIN (0 = off; an epoch is floor(N / IMS_PER_BATCH)
+    # iterations, as Dassl's drop-last loader): the Trainer sets SOLVER.MAX_ITER and
     # SOLVER.WARMUP_ITERS from these, and then reads TEST.EVAL_PERIOD and
-    # SOLVER.CHECKPOINT_PERIOD in epochs too.
+    # SOLVER.CHECKPOINT_PERIOD in epochs too. SOLVER.LR_SCHEDULER_NAME "EpochWarmupCosineLR"
+    # (domaingen/engine/schedules.py) is Dassl's schedule, stepped once per epoch.
     cfg.SOLVER.EPOCHS = 0
     # Autocast dtype of SOLVER.AMP.ENABLED (CUDA): "float16" (with loss scaling) or "bfloat16".
     cfg.SOLVER.AMP.PRECISION = "float16"
@@ -163,11 +169,20 @@ def add_spg_config(cfg: CN) -> None:
     # Generator BatchNorm eps: the authors' BatchNorm1d(out, 0.8) sets eps (not momentum) to 0.8.
     cfg.MODEL.SPG.BN_EPS = 0.8
     cfg.MODEL.SPG.DROPOUT = 0.4
-    # Evaluation noise seeded per image from this and its file name; -1 = unseeded.
+    # The SPG authors' released stage I labels instead (a directory in their layout:
+    # <Dataset>_CoOp_<letter>.pt, e.g. prompt_labels/PACS/ViT-B16/seed_1); "" = none.
+    cfg.MODEL.SPG.AUTHORS_DOMAIN_PROMPTS = ""
+    # Evaluation noise seeded per image from this and its file name; -1 = unseeded (drawn from
+    # torch's global generator, as the authors).
     cfg.MODEL.SPG.EVAL_NOISE_SEED = 0
+    # Authors' quirk: at test time the first image's generated prompt serves the whole batch
+    # (their test batch is 1, where it changes nothing). False = every image its own prompt.
+    cfg.MODEL.SPG.SHARE_FIRST_PROMPT = False
     # Per-parameter gradient-norm limits (the authors' command-line defaults, which overrode
-    # their YAML): generator weights / biases / output-layer bias; discriminator weights /
-    # biases / first and last layer.
+    # their YAML), applied to a gradient whose norm exceeds its limit: generator weights (Linear
+    # and BatchNorm) / other biases / the biases of the last BatchNorm and the output layer (the
+    # layers their name test "9.bias", "11.bias" picks); discriminator weights / biases / first
+    # and last layer.
     cfg.MODEL.SPG.CLIP_G_WEIGHT = 5e-3
     cfg.MODEL.SPG.CLIP_G_BIAS = 5e-8
     cfg.MODEL.SPG.CLIP_G_LAST_BIAS = 1.0

@@ -4,11 +4,10 @@ from typing import Optional
 
 import torch
 from detectron2.engine import SimpleTrainer
-from detectron2.solver import build_lr_scheduler
-
 from domaingen.modeling.spg import clip_gradients_per_parameter, lsgan_loss
 
 from .launch import create_ddp_model
+from .schedules import build_lr_scheduler
 
 
 class SPGTrainer(SimpleTrainer):
@@ -47,7 +46,8 @@ class SPGTrainer(SimpleTrainer):
     def from_config(cls, cfg, model, data_loader, fake_loader):
         if not len(model.domain_prompts):
             raise ValueError("SPG stage II training needs the stage I domain prompt labels: set "
-                             "MODEL.SPG.DOMAIN_PROMPTS (tools/spg_pipeline.py does)")
+                             "MODEL.SPG.DOMAIN_PROMPTS (tools/spg_pipeline.py does) or "
+                             "MODEL.SPG.AUTHORS_DOMAIN_PROMPTS")
         s, lr, wd = cfg.MODEL.SPG, cfg.SOLVER.BASE_LR, cfg.SOLVER.WEIGHT_DECAY
         optimizer_g = torch.optim.AdamW(model.generator.parameters(), lr=lr, weight_decay=wd)
         optimizer_d = torch.optim.AdamW(model.discriminator.parameters(), lr=lr, weight_decay=wd)

@@ -4,6 +4,7 @@ Layout under ``--output-dir`` (default ``output/spg/<dataset>``)::
 
     <target>/stage1/<source domain>/   CoOp run; domain_prompt.pt written last
     <target>/stage2/                   SPGClassifier run; results.json written last
+    <target>/stage2_authors_labels/    the same on the authors' labels (--domain-prompts)
     results.md, top1_per_target.png    the table of all targets run so far
 
 Every step is skipped when its final file exists and resumes from its last checkpoint when it
@@ -35,14 +36,22 @@ PROMPT_FILE = "domain_prompt.pt"
 RESULTS_FILE = "results.json"
 
 
-def default_configs(dataset: str, model: str):
-    """(stage I, stage II) config files: the quick twins for the synthetic domains."""
+def default_configs(dataset: str, model: str, authors: bool = False):
+    """(stage I, stage II) config files: the quick twins for the synthetic domains; ``authors``:
+    the reproduction configs ``spg[_stage1]_<model>_authors.yaml``."""
     if dataset == "synthetic_domains":
         folder, names = "quick", ("synthetic_domains_spg_stage1.yaml", "synthetic_domains_spg.yaml")
     else:
         folder = os.path.join("classification", dataset)
         names = (f"spg_stage1_{model}.yaml", f"spg_{model}.yaml")
-    return tuple(os.path.join(REPO, "configs", folder, n) for n in names)
+    paths = [os.path.join(REPO, "configs", folder, n) for n in names]
+    if authors:
+        paths = [p.replace(".yaml", "_authors.yaml") for p in paths]
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            raise FileNotFoundError(f"--authors: no reproduction config {missing[0]} (they exist "
+                                    f"for pacs); pass --stage1-config / --stage2-config")
+    return tuple(paths)
 
 
 def _run(cfg):
@@ -74,17 +83,17 @@ def stage1(config: str, dataset: str, domain: str, out_dir: str, opts: Sequence[
     return path
 
 
-def stage2(config: str, dataset: str, domain: str, protocol: str, labels: List[str],
+def stage2(config: str, dataset: str, domain: str, protocol: str, label_opts: List[str],
            out_dir: str, opts: Sequence[str]) -> Dict[str, float]:
-    """Train SPGClassifier on the sources and return top-1 per test dataset."""
+    """Train SPGClassifier on the sources (labels set by ``label_opts``, config overrides) and
+    return top-1 per test dataset."""
     path = os.path.join(out_dir, RESULTS_FILE)
     if os.path.isfile(path):
         with open(path) as f:
             return json.load(f)
     cfg = load_config(config, list(opts) + [
         "DATASETS.DG_BENCHMARK", dataset, "DATASETS.DG_DOMAIN", domain,
-        "DATASETS.DG_PROTOCOL", protocol, "MODEL.SPG.DOMAIN_PROMPTS", repr(list(labels)),
-        "OUTPUT_DIR", out_dir])
+        "DATASETS.DG_PROTOCOL", protocol, *label_opts, "OUTPUT_DIR", out_dir])
     _, results = _run(cfg)
     top1 = {name: r["accuracy"]["top1"] for name, r in results.items()}
     atomic_write(path, lambda f: f.write(json.dumps(top1, indent=1).encode()))
@@ -92,15 +101,20 @@ def stage2(config: str, dataset: str, domain: str, protocol: str, labels: List[s
 
 
 def run_target(dataset: str, domain: str, protocol: str, configs, root: str,
-               opts: Sequence[str]) -> Dict[str, float]:
-    """Both stages for one DG task (``domain``: the held-out target, or the single source)."""
+               opts: Sequence[str], domain_prompts: str = "") -> Dict[str, float]:
+    """Both stages for one DG task (``domain``: the held-out target, or the single source);
+    with ``domain_prompts`` (a folder of the authors' labels) stage II only, on those."""
+    base = os.path.join(root, domain)
+    if domain_prompts:
+        return stage2(configs[1], dataset, domain, protocol,
+                      ["MODEL.SPG.AUTHORS_DOMAIN_PROMPTS", domain_prompts],
+                      os.path.join(base, "stage2_authors_labels"), opts)
     splits = dg_split_names(dataset, domain, protocol)
     sources = [MetadataCatalog.get(n).domain for n in splits["train"]]
-    base = os.path.join(root, domain)
     labels = [stage1(configs[0], dataset, s, os.path.join(base, "stage1", s), opts)
               for s in sources]
-    return stage2(configs[1], dataset, domain, protocol, labels, os.path.join(base, "stage2"),
-                  opts)
+    return stage2(configs[1], dataset, domain, protocol,
+                  ["MODEL.SPG.DOMAIN_PROMPTS", repr(labels)], os.path.join(base, "stage2"), opts)
 
 
 def summarize(dataset: str, per_target: Dict[str, Dict[str, float]], root: str) -> str:
@@ -126,21 +140,29 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     p.add_argument("--protocol", default="multi_source",
                    choices=("multi_source", "single_source"))
     p.add_argument("--model", default="ViT-B-16", help="picks spg[_stage1]_<model>.yaml")
+    p.add_argument("--authors", action="store_true",
+                   help="the authors' reproduction configs spg[_stage1]_<model>_authors.yaml")
+    p.add_argument("--domain-prompts", default="",
+                   help="folder of the authors' released stage I labels "
+                        "(<Dataset>_CoOp_<letter>.pt, e.g. prompt_labels/PACS/ViT-B16/seed_1): "
+                        "skips stage I")
     p.add_argument("--stage1-config", help="default: configs/classification/<dataset>/...")
     p.add_argument("--stage2-config")
-    p.add_argument("--output-dir", help="default: output/spg/<dataset>[_single_source]")
+    p.add_argument("--output-dir",
+                   help="default: output/spg/<dataset>[_single_source][_authors]")
     p.add_argument("opts", nargs=argparse.REMAINDER,
                    help="config overrides for both stages, e.g. MODEL.CLIP.WEIGHTS ViT-B-16.pt")
     args = p.parse_args(argv)
     setup_logger(name="domaingen")
     setup_logger(name="detectron2")
-    configs = default_configs(args.dataset, args.model)
+    configs = default_configs(args.dataset, args.model, args.authors)
     configs = (args.stage1_config or configs[0], args.stage2_config or configs[1])
-    suffix = "" if args.protocol == "multi_source" else f"_{args.protocol}"
+    suffix = ("" if args.protocol == "multi_source" else f"_{args.protocol}") + (
+        "_authors" if args.authors else "")
     root = args.output_dir or os.path.join("output", "spg", args.dataset + suffix)
     targets = DG_DATASETS[args.dataset] if args.all_targets else [args.target]
-    per_target = {t: run_target(args.dataset, t, args.protocol, configs, root, args.opts)
-                  for t in targets}
+    per_target = {t: run_target(args.dataset, t, args.protocol, configs, root, args.opts,
+                                args.domain_prompts) for t in targets}
     text = summarize(args.dataset, per_target, root)
     print(text)
     return text

@@ -1,6 +1,5 @@
 """The one Trainer every domaingen method runs on."""
 import logging
-import math
 import os
 import weakref
 
@@ -36,7 +35,7 @@ from domaingen.modeling.meta_arch import ClipImageClassifier, SPGClassifier
 from .augmentation import SemanticAugmentationHook
 from .checkpoint import AtomicCheckpointer
 from .launch import create_ddp_model
-from .lr_schedules import build_authors_adclip_lr_scheduler
+from .schedules import build_lr_scheduler
 from .seeding import seed_step
 from .speed import apply_speed_options
 from .spg import SPGTrainer
@@ -57,7 +56,7 @@ def is_classifier(cfg) -> bool:
 def epochs_to_iterations(cfg):
     """A copy of ``cfg`` whose epoch-based schedule (``SOLVER.EPOCHS``) is set in iterations."""
     size = len(get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False))
-    per_epoch = math.ceil(size / cfg.SOLVER.IMS_PER_BATCH)
+    per_epoch = max(size // cfg.SOLVER.IMS_PER_BATCH, 1)  # Dassl's loader drops the last batch
     cfg = cfg.clone()
     cfg.defrost()
     cfg.SOLVER.MAX_ITER = cfg.SOLVER.EPOCHS * per_epoch
@@ -135,6 +134,12 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_model(cls, cfg):
         return apply_speed_options(super().build_model(cfg), cfg)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        """Detectron2's schedulers, Dassl's epoch-wise ``EpochWarmupCosineLR``, or the AD-CLIP
+        authors' per-iteration one (``MODEL.ADCLIP.AUTHORS_LR_SCHEDULE``)."""
+        return build_lr_scheduler(cfg, optimizer)
 
     def build_hooks(self):
         hooks = super().build_hooks()
@@ -239,13 +244,6 @@ class Trainer(DefaultTrainer):
         params = get_default_optimizer_params(model, base_lr=cfg.SOLVER.BASE_LR,
                                               weight_decay=cfg.SOLVER.WEIGHT_DECAY)
         return maybe_add_gradient_clipping(cfg, torch.optim.Adam)(params, lr=cfg.SOLVER.BASE_LR)
-
-    @classmethod
-    def build_lr_scheduler(cls, cfg, optimizer):
-        """Detectron2's schedule, or the AD-CLIP authors' (``MODEL.ADCLIP.AUTHORS_LR_SCHEDULE``)."""
-        if cfg.MODEL.ADCLIP.AUTHORS_LR_SCHEDULE:
-            return build_authors_adclip_lr_scheduler(cfg, optimizer)
-        return super().build_lr_scheduler(cfg, optimizer)
 
     @classmethod
     def build_train_loader(cls, cfg, seed_offset: int = 0):

@@ -12,7 +12,7 @@ from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 from torch import nn
 
-from domaingen.clip import ClipTextEncoder, build_clip_from_cfg, encode_prompts
+from domaingen.clip import ClipTextEncoder, build_clip_from_cfg, encode_prompts, image_input_dtype
 from domaingen.data.metadata import class_names_from_cfg
 
 from ..prompts import ContextPrompts
@@ -49,7 +49,7 @@ class ClipImageClassifier(nn.Module):
     @classmethod
     def from_config(cls, cfg):
         return {
-            "clip_model": build_clip_from_cfg(cfg),
+            "clip_model": build_clip_from_cfg(cfg, precision=cfg.MODEL.CLIP.PRECISION),
             "class_names": class_names_from_cfg(cfg),
             "model_name": cfg.MODEL.CLIP.NAME,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
@@ -76,9 +76,10 @@ class ClipImageClassifier(nn.Module):
 
     @torch.no_grad()
     def image_features(self, batched_inputs) -> torch.Tensor:
-        """L2-normalised CLIP image embeddings [B, D] (no grad: the tower is frozen)."""
+        """L2-normalised fp32 CLIP image embeddings [B, D] (no grad: the tower is frozen); the
+        normalised images enter the tower in its own precision (``MODEL.CLIP.PRECISION``)."""
         images = self.normalize(torch.stack([x["image"] for x in batched_inputs]))
-        return F.normalize(self.visual(images).float(), dim=-1)
+        return F.normalize(self.visual(images.to(image_input_dtype(self.visual))).float(), dim=-1)
 
     def encode_tokens(self, tokens: torch.Tensor, eot_positions: torch.Tensor) -> torch.Tensor:
         """Normalised text features of prompt embeddings [..., K, L, W] whose end-of-text

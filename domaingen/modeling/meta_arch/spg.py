@@ -8,7 +8,12 @@ from detectron2.data import MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY
 
 from ..prompts import PromptTokens
-from ..spg import PromptDiscriminator, PromptGenerator, load_domain_prompts
+from ..spg import (
+    PromptDiscriminator,
+    PromptGenerator,
+    load_authors_domain_prompts,
+    load_domain_prompts,
+)
 from .clip_classifiers import ClipImageClassifier
 
 
@@ -23,12 +28,14 @@ class SPGClassifier(ClipImageClassifier):
     features of all images x classes come from one batched call of the truncated text encoder.
     The evaluation noise of an image is seeded by ``eval_noise_seed`` and its file name, so
     results do not depend on batch size or process count (``eval_noise_seed < 0``: unseeded).
+    ``share_first_prompt`` reproduces the authors' test loop, which gives every image of a batch
+    the first image's prompt.
     """
 
     @configurable
     def __init__(self, *, domain_prompts: Dict[str, torch.Tensor], n_ctx: int = 4,
                  latent_dim: int = 100, bn_eps: float = 0.8, dropout: float = 0.4,
-                 eval_noise_seed: int = 0, **kwargs):
+                 eval_noise_seed: int = 0, share_first_prompt: bool = False, **kwargs):
         super().__init__(**kwargs)
         clip_model = kwargs["clip_model"]
         feat_dim = clip_model.visual.output_dim
@@ -41,20 +48,31 @@ class SPGClassifier(ClipImageClassifier):
         self.register_buffer("domain_prompts", torch.stack(labels) if labels
                              else torch.zeros(0, n_ctx, width), persistent=False)
         self.eval_noise_seed = eval_noise_seed
+        self.share_first_prompt = share_first_prompt
 
     @classmethod
     def from_config(cls, cfg):
         args = super().from_config(cfg)
         s = cfg.MODEL.SPG
-        domains = [MetadataCatalog.get(name).get("domain", name) for name in cfg.DATASETS.TRAIN]
+        metas = [MetadataCatalog.get(name) for name in cfg.DATASETS.TRAIN]
+        domains = [m.get("domain", m.name) for m in metas]
+        ctx_shape = (cfg.MODEL.PROMPT.N_CTX, args["clip_model"].token_embedding.embedding_dim)
+        if s.DOMAIN_PROMPTS and s.AUTHORS_DOMAIN_PROMPTS:
+            raise ValueError("set MODEL.SPG.DOMAIN_PROMPTS (our stage I labels) or "
+                             "MODEL.SPG.AUTHORS_DOMAIN_PROMPTS (the authors' folder), not both")
         # Evaluation needs only the generator; training needs a label for every source domain.
-        prompts = load_domain_prompts(
-            s.DOMAIN_PROMPTS, cfg.MODEL.CLIP.NAME, args["class_names"],
-            (cfg.MODEL.PROMPT.N_CTX, args["clip_model"].token_embedding.embedding_dim),
-            domains) if s.DOMAIN_PROMPTS else {}
+        if s.AUTHORS_DOMAIN_PROMPTS:
+            sources = [(m.get("dataset", ""), d) for m, d in zip(metas, domains)]
+            prompts = load_authors_domain_prompts(s.AUTHORS_DOMAIN_PROMPTS, sources, ctx_shape,
+                                                  cfg.MODEL.CLIP.NAME)
+        elif s.DOMAIN_PROMPTS:
+            prompts = load_domain_prompts(s.DOMAIN_PROMPTS, cfg.MODEL.CLIP.NAME,
+                                          args["class_names"], ctx_shape, domains)
+        else:
+            prompts = {}
         return {**args, "n_ctx": cfg.MODEL.PROMPT.N_CTX, "domain_prompts": prompts,
                 "latent_dim": s.LATENT_DIM, "bn_eps": s.BN_EPS, "dropout": s.DROPOUT,
-                "eval_noise_seed": s.EVAL_NOISE_SEED}
+                "eval_noise_seed": s.EVAL_NOISE_SEED, "share_first_prompt": s.SHARE_FIRST_PROMPT}
 
     def domain_prompt_labels(self, batched_inputs) -> torch.Tensor:
         """The stage I prompt of each image's domain, [B, n_ctx, width]."""
@@ -63,7 +81,8 @@ class SPGClassifier(ClipImageClassifier):
         except ValueError:
             unknown = sorted({x["domain"] for x in batched_inputs} - set(self.domain_names))
             raise ValueError(f"no domain prompt label for domain(s) {unknown} (labels: "
-                             f"{self.domain_names}); set MODEL.SPG.DOMAIN_PROMPTS") from None
+                             f"{self.domain_names}); set MODEL.SPG.DOMAIN_PROMPTS or "
+                             f"MODEL.SPG.AUTHORS_DOMAIN_PROMPTS") from None
         return self.domain_prompts[torch.as_tensor(index, device=self.device)]
 
     def sample_noise(self, n: int) -> torch.Tensor:
@@ -91,4 +110,9 @@ class SPGClassifier(ClipImageClassifier):
                                "for it; call it in eval mode for predictions")
         features = self.image_features(batched_inputs)
         ctx = self.generator(self.eval_noise(batched_inputs), features)
-        return [{"logits": row} for row in self.logits_from_prompts(features, ctx)]
+        if self.share_first_prompt:  # the authors' test loop: the first prompt for all
+            text = self.encode_tokens(self.prompts.assemble(ctx[0]), self.prompts.eot_positions)
+            logits = self.logit_scale * features @ text.t()
+        else:
+            logits = self.logits_from_prompts(features, ctx)
+        return [{"logits": row} for row in logits]

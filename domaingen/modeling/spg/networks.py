@@ -2,7 +2,8 @@
 
 The generator maps noise and an L2-normalised CLIP image embedding to a prompt context
 ``[n_ctx, width]``; the discriminator scores a (prompt, image embedding) pair. Both are trained
-with least-squares GAN losses and per-parameter gradient-norm clipping.
+with least-squares GAN losses and per-parameter gradient-norm clipping. Layers are built in the
+authors' order, so parameter names (``net.<index>.weight``) carry their layer indices.
 """
 from typing import Dict, Iterable, List
 
@@ -12,11 +13,11 @@ from torch import nn
 
 
 def _he_uniform(module: nn.Module) -> None:
-    """He-uniform weights (gain sqrt(2)) and zero biases for every Linear layer."""
+    """He-uniform weights (fan in, gain sqrt(2)) for every Linear layer, as the authors; biases
+    keep PyTorch's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     for m in module.modules():
         if isinstance(m, nn.Linear):
-            nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
-            nn.init.zeros_(m.bias)
+            nn.init.kaiming_uniform_(m.weight, mode="fan_in", nonlinearity="leaky_relu")
 
 
 class PromptGenerator(nn.Module):
@@ -46,10 +47,14 @@ class PromptGenerator(nn.Module):
         return out.view(-1, self.n_ctx, self.width)
 
     def gradient_limits(self, weight: float, bias: float, last_bias: float) -> Dict[str, float]:
-        """Clipping limit per parameter name: weights (Linear and BatchNorm), biases, and the
-        output layer's bias."""
+        """Clipping limit per parameter name: every weight (Linear and BatchNorm) gets ``weight``;
+        the biases of the last BatchNorm and of the output Linear get ``last_bias``; every other
+        bias gets ``bias``. This is what the authors' name test (``"9.bias"`` or ``"11.bias"``
+        in the name) selects: layers 9 and 11 are the last BatchNorm and the output Linear."""
+        last_bn = [n for n, m in self.named_modules() if isinstance(m, nn.BatchNorm1d)][-1]
         last = [n for n, m in self.named_modules() if isinstance(m, nn.Linear)][-1]
-        return {n: last_bias if n == f"{last}.bias" else bias if n.endswith("bias") else weight
+        last_biases = (f"{last_bn}.bias", f"{last}.bias")
+        return {n: weight if n.endswith("weight") else last_bias if n in last_biases else bias
                 for n, _ in self.named_parameters()}
 
 
@@ -70,8 +75,9 @@ class PromptDiscriminator(nn.Module):
         return self.net(x).squeeze(1)
 
     def gradient_limits(self, weight: float, bias: float, first_last: float) -> Dict[str, float]:
-        """Clipping limit per parameter name: first and last layer (weight and bias), other
-        weights, other biases."""
+        """Clipping limit per parameter name: the first and last Linear (weight and bias) get
+        ``first_last``, other weights ``weight``, other biases ``bias``: what the authors' name
+        test selects (``"0.weight"``, ``"0.bias"``, ``"8.weight"``, ``"8.bias"``: layers 0 and 8)."""
         linears = [n for n, m in self.named_modules() if isinstance(m, nn.Linear)]
         ends = (linears[0] + ".", linears[-1] + ".")
         return {n: first_last if n.startswith(ends) else bias if n.endswith("bias") else weight
@@ -84,8 +90,9 @@ def lsgan_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
 
 
 def clip_gradients_per_parameter(named_parameters: Iterable, limits: Dict[str, float]) -> None:
-    """Clip each parameter's gradient to its own norm limit (as ``clip_grad_norm_`` on that
-    parameter alone)."""
+    """Clip each parameter's gradient whose norm exceeds its own limit, with ``clip_grad_norm_``
+    on that parameter alone (as the authors: a gradient within its limit is left untouched, which
+    matters for limits far below ``clip_grad_norm_``'s 1e-6 epsilon, such as 5e-8)."""
     for name, p in named_parameters:
-        if p.grad is not None:
+        if p.grad is not None and torch.linalg.vector_norm(p.grad) > limits[name]:
             torch.nn.utils.clip_grad_norm_(p, limits[name])
