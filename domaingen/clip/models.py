@@ -16,6 +16,9 @@ CLIP_STD = tuple(open_clip.OPENAI_DATASET_STD)
 _CONFIG_DIR = os.path.join(os.path.dirname(__file__), "model_configs")
 _configs_added = False
 
+# The MODEL.CLIP.WEIGHTS value that selects the cached semantic stand-in (domaingen.clip.standin).
+STANDIN = "standin"
+
 
 def register_model_configs() -> None:
     """Make the tiny test/quickstart configs (``domaingen-tiny-RN``, ``-ViT``) known to open_clip."""
@@ -130,14 +133,19 @@ def build_clip_model(name: str, weights: str = "", quick_gelu: str = "auto",
 
     Args:
         name: open_clip model name (``RN101``, ``ViT-B-16``, ``domaingen-tiny-RN``...).
-        weights: "" for random init (seeded); a local weights file; or an open_clip pretrained
-            tag such as ``openai``.
+        weights: "" for random init (seeded); a local weights file; ``standin`` for the
+            semantic stand-in of ``name`` trained from ``seed`` (built once, cached in
+            ``cache_dir``); or an open_clip pretrained tag such as ``openai``.
         quick_gelu: "auto" selects QuickGELU for OpenAI weights; "true"/"false" force it.
         cache_dir: where converted TorchScript archives are kept ("" = ``default_cache_dir()``).
-        seed: seed of the random initialisation.
+        seed: seed of the random initialisation (of the stand-in's training for ``standin``).
         precision: "fp32" or "fp16" (fp16 runs on the CPU too).
     """
     _check_precision(precision)
+    if weights == STANDIN:
+        from .standin import ensure_standin
+
+        weights = ensure_standin(name, cache_dir, seed)
     if not weights:
         logger.info(f"CLIP {name}: random initialisation (seed {seed}, {precision})")
         return _live_residual_branches(

@@ -12,6 +12,7 @@ loads the file, or ``standin`` builds it on first use and caches it in ``$DOMAIN
 Command line: ``python -m domaingen.clip.standin --model domaingen-semantic-RN``.
 """
 import argparse
+import fcntl
 import json
 import logging
 import os
@@ -24,13 +25,12 @@ import torch.nn.functional as F
 
 from domaingen.utils.files import atomic_write
 
-from .models import CLIP_MEAN, CLIP_STD, _create
+from .models import CLIP_MEAN, CLIP_STD, STANDIN, _create
 from .text import get_tokenizer
 from .weights import default_cache_dir
 
 logger = logging.getLogger(__name__)
 
-STANDIN = "standin"  # the MODEL.CLIP.WEIGHTS value that selects the cached stand-in
 VERSION = 1  # bump when the world or the recipe changes: the cache file name carries it
 # Recipe per model: steps, batch, learning rate, world size (street scenes, shapes).
 RECIPES = {
@@ -172,12 +172,21 @@ def evaluate_standin(model, model_name: str, seed: int = 0, num_street: int = 15
 
 
 def ensure_standin(model_name: str, cache_dir: str = "", seed: int = 0) -> str:
-    """The cached stand-in of ``model_name``, trained first if it is not there yet."""
+    """The cached stand-in of ``model_name``, trained first if it is not there yet (under a
+    lock file, so that concurrent processes train it once)."""
+    if model_name not in RECIPES:
+        raise ValueError(f"MODEL.CLIP.WEIGHTS={STANDIN!r}: there is a stand-in for "
+                         f"{sorted(RECIPES)}, not for MODEL.CLIP.NAME={model_name!r}")
     path = standin_path(model_name, cache_dir, seed)
-    if not os.path.exists(path):
-        logger.info(f"Training the stand-in CLIP {model_name} (seed {seed}) into {path}; "
-                    f"this happens once")
-        train_standin_clip(model_name, path, seed=seed)
+    if os.path.exists(path):
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(path):
+            logger.info(f"Training the stand-in CLIP {model_name} (seed {seed}) into {path}; "
+                        f"this happens once")
+            train_standin_clip(model_name, path, seed=seed)
     return path
 
 

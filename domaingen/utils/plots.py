@@ -19,6 +19,7 @@ def bar_chart(
     ylabel: str,
     title: str,
     annotate: bool = True,
+    errors: Mapping[str, Sequence[float]] = None,
 ) -> None:
     """Save a grouped bar chart as PNG.
 
@@ -28,6 +29,7 @@ def bar_chart(
         series: legend label -> one value per group; ``nan`` draws no bar.
         ylabel, title: axis label and figure title.
         annotate: print each value (1 decimal) above its bar.
+        errors: optional legend label -> one error-bar half-length per group.
     """
     n_groups, n_series = len(groups), len(series)
     fig = Figure(figsize=(max(6.0, 2.0 + 0.3 * n_groups * max(n_series, 1)), 4.5))
@@ -39,7 +41,9 @@ def bar_chart(
         values = [float(v) for v in values]
         if len(values) != n_groups:
             raise ValueError(f"series {label!r} has {len(values)} values for {n_groups} groups")
-        bars = ax.bar(x + (i - (n_series - 1) / 2) * width, values, width, label=label)
+        yerr = [float(e) for e in errors[label]] if errors else None
+        bars = ax.bar(x + (i - (n_series - 1) / 2) * width, values, width, label=label,
+                      yerr=yerr, capsize=2 if yerr else 0)
         if annotate:
             texts = ["" if math.isnan(v) else f"{v:.1f}" for v in values]
             ax.bar_label(bars, labels=texts, fontsize=7, padding=1)
