@@ -60,7 +60,7 @@ def format_markdown(table: Mapping[str, Mapping[str, tuple]], metric: str) -> st
              "|---|" + "---:|" * len(columns)]
     for method, row in table.items():
         lines.append(f"| {method} | " + " | ".join(_cell(row[c]) for c in columns) + " |")
-    seeds = sorted({stat[2] for row in table.values() for stat in row.values()})
+    seeds = sorted({stat[2] for row in table.values() for stat in row.values() if stat[2]})
     lines.append("")
     lines.append(f"{metric}, mean ± standard deviation over {', '.join(map(str, seeds))} seed(s).")
     return "\n".join(lines) + "\n"
