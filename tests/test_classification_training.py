@@ -43,7 +43,7 @@ def test_mapper_names_an_undecodable_image_or_skips_it(tmp_path):
     with pytest.raises(ImageDecodeError, match="broken.jpg.*SKIP_BAD_IMAGES"):
         ClassificationMapper(is_train=False)(record)
     skipping = ClassificationMapper(is_train=True, skip_bad_images=True)
-    assert skipping(record) is None and skipping.skipped == 1
+    assert skipping(record) is None and skipping.bad_images.skipped == {str(bad)}
 
 
 def test_mapper_output(synthetic_domains):

@@ -2,6 +2,7 @@
 2-process equivalence and a dying worker."""
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from domaingen.data.datasets import DatasetAnnotationError, load_voc_style_insta
 from domaingen.data.mappers import ClassificationMapper, ImageDecodeError
 from domaingen.engine import ConfigError, Trainer, TrainingDivergedError, load_config
 
-from conftest import FAST_OPTS, QUICK_CONFIG, launch_on_cpu
+from conftest import FAST_OPTS, QUICK_CONFIG, _free_port, launch_on_cpu
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 QUICK = os.path.join(REPO, "configs", "quick")
@@ -113,6 +114,40 @@ def test_sigkill_then_resume_gives_the_uninterrupted_weights(synthetic_domains, 
                         f"resumed, final weights {'identical' if same else 'DIFFERENT'}")
     print("\n".join(outcomes))
     assert all(o.endswith("identical") for o in outcomes), outcomes
+
+
+GAP_KILL_RUN = [  # 40 optimization-step iterations (3 s), then 2 detector iterations
+    "--config-file", os.path.join(QUICK, "diverse_weather_clip_gap.yaml"), *FAST_OPTS,
+    "DATASETS.TEST", "()", "MODEL.CLIP_GAP.OPT_ITERS", "40",
+    "MODEL.CLIP_GAP.OPT_IMS_PER_BATCH", "1", "MODEL.CLIP_GAP.OPT_CROPS_PER_IMAGE", "2",
+    "MODEL.CLIP_GAP.OPT_LOG_PERIOD", "1",
+    "SOLVER.MAX_ITER", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "SEED", "0"]
+
+
+def test_sigkill_during_the_clip_gap_optimization_step_then_resume(synthetic_weather, tmp_path):
+    """Killed in the optimization step (before any checkpoint), --resume runs the step again
+    from its start: the same seeds give the same bank, and the detector the same weights."""
+    def start(out, *flags):
+        cmd = [sys.executable, os.path.join(REPO, "tools", "train_net.py"), *flags,
+               *GAP_KILL_RUN, "OUTPUT_DIR", str(out)]
+        return subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+
+    finish(start(tmp_path / "reference"))
+    out = tmp_path / "killed"
+    proc = start(out)
+    log = out / "log.txt"
+    while proc.poll() is None and "augmentation iter 2/40" not in (
+            log.read_text() if log.exists() else ""):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    done = re.findall(r"augmentation iter (\d+)/40", log.read_text())
+    assert proc.returncode == -signal.SIGKILL and int(done[-1]) < 40, done  # mid-optimization
+    assert not (out / "last_checkpoint").exists()
+    finish(start(out, "--resume"))
+    assert log.read_text().count("Optimizing 15 semantic augmentations") == 2  # from the start
+    assert_same_weights(final_weights(tmp_path / "reference"), final_weights(out))
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -254,6 +289,40 @@ def test_two_processes_match_one_process_with_the_same_total_batch(synthetic_dom
     assert torch.equal(two[0], two[1])
     print(f"1 vs 2 processes: max |ctx difference| {(one - two[0]).abs().max().item():.3g}")
     torch.testing.assert_close(two[0], one, rtol=0, atol=1e-6)
+
+
+def test_two_machines_match_one_process(synthetic_domains, tmp_path, monkeypatch):
+    """tools/train_net.py as two "machines" of one process each (Detectron2's --num-machines,
+    gloo over loopback, one OUTPUT_DIR) ends with the weights of one process at the same total
+    batch. The deterministic transforms of the test above reach both processes (and the
+    workers they spawn) through a sitecustomize module."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(textwrap.dedent('''
+        from domaingen.data.mappers import ClassificationMapper
+
+        ClassificationMapper.from_cfg = classmethod(
+            lambda cls, cfg, is_train: cls(False, cfg.INPUT.CLS_SIZE, image_format=cfg.INPUT.FORMAT))
+    '''))
+    monkeypatch.setattr(ClassificationMapper, "from_cfg", classmethod(_test_transforms))
+    _equivalence_worker(str(tmp_path))
+    out = tmp_path / "machines"
+    url = f"tcp://127.0.0.1:{_free_port()}"
+    env = dict(ENV, PYTHONPATH=f"{site}{os.pathsep}{REPO}")
+    machines = [subprocess.Popen(
+        [sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file", COOP,
+         "--num-machines", "2", "--machine-rank", str(rank), "--dist-url", url,
+         "SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "8", "SOLVER.CHECKPOINT_PERIOD", "100",
+         "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "('synthetic_domains_sketch_test',)",
+         "OUTPUT_DIR", str(out)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
+    for proc in machines:
+        finish(proc)
+    assert (out / "log.txt.rank1").exists()  # the second machine trained in the same group
+    one = torch.load(tmp_path / "ctx1-rank0.pt", weights_only=True)
+    two = final_weights(out)["prompts.ctx"]
+    print(f"1 process vs 2 machines: max |ctx difference| {(one - two).abs().max().item():.3g}")
+    torch.testing.assert_close(two, one, rtol=0, atol=1e-6)
 
 
 def test_a_dying_worker_ends_the_launch_with_an_error(tmp_path):

@@ -18,9 +18,9 @@ import cv2
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
-from detectron2.data.detection_utils import read_image
 from detectron2.utils.visualizer import Visualizer
 
+from domaingen.data.images import ImageDecodeError, read_image
 from domaingen.engine import AtomicCheckpointer, CheckpointError, ConfigError, Trainer, load_config
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -80,7 +80,7 @@ class Predictor:
         self.model = Trainer.build_model(cfg)
         self.model.eval()
         try:
-            AtomicCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+            AtomicCheckpointer(self.model, strict=True).load(cfg.MODEL.WEIGHTS)
         except CheckpointError as e:
             raise SystemExit(f"error: {e}") from e
         self.resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
@@ -120,9 +120,9 @@ def main(argv=None):
     os.makedirs(args.output, exist_ok=True)
     for path, name in zip(paths, output_names(paths)):
         try:
-            image = read_image(path, format=cfg.INPUT.FORMAT)
-        except Exception as e:  # PIL raises several types for unreadable files
-            raise SystemExit(f"error: cannot decode image {path}: {e}") from e
+            image = read_image(path, cfg.INPUT.FORMAT)  # 16-bit grey scaled to 8 bit
+        except ImageDecodeError as e:
+            raise SystemExit(f"error: cannot decode image {path}: {e.__cause__}") from e
         start = time.perf_counter()
         instances = predictor(image).to("cpu")
         instances = instances[instances.scores >= args.confidence_threshold]

@@ -22,8 +22,10 @@ def collate_stacked_images(batch: List[dict]) -> List[dict]:
 def build_classification_train_loader(cfg, dataset: List[dict], sampler):
     """Infinite loader of ``SOLVER.IMS_PER_BATCH`` (over all processes) augmented images of
     ``dataset``, in the order of ``sampler``."""
+    mapper = ClassificationMapper.from_cfg(cfg, is_train=True)
+    mapper.bad_images.num_images = len(dataset)
     return build_detection_train_loader(
-        dataset=dataset, mapper=ClassificationMapper.from_cfg(cfg, is_train=True),
+        dataset=dataset, mapper=mapper,
         sampler=sampler, total_batch_size=cfg.SOLVER.IMS_PER_BATCH, aspect_ratio_grouping=False,
         num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=collate_stacked_images)
 

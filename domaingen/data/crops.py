@@ -4,8 +4,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from detectron2.data import DatasetCatalog, build_detection_train_loader
-from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
+
+from .images import read_image
 
 
 CROP_INTERPOLATIONS = ("bilinear", "cubic")
@@ -52,7 +53,7 @@ class RandomCropsMapper:
         self.interpolation = interpolation
 
     def __call__(self, dataset_dict: dict) -> dict:
-        image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
+        image = read_image(dataset_dict["file_name"], self.image_format)
         aug_input = T.AugInput(image)
         self.augmentations(aug_input)
         image = aug_input.image

@@ -1,58 +1,40 @@
 """Mappers: classification (dataset dict -> ``{"image": CHW uint8, "label", "domain"}``) and
-detection (Detectron2's DatasetMapper, naming or skipping unreadable images).
+detection (Detectron2's DatasetMapper on domaingen's image reader), both naming or skipping
+unreadable images (``domaingen.data.images``).
 
 Classification training images get a random resized crop and a
 horizontal flip (as CoOp/Dassl and the AD-CLIP/SPG authors); test images are resized (short
 side) and centre-cropped. CLIP normalisation happens in the model.
 """
-import logging
+import copy
+from typing import Optional
 
 import numpy as np
 import torch
 from detectron2.config import configurable
 from detectron2.data import DatasetMapper
-from detectron2.utils.file_io import PathManager
-from PIL import Image, ImageOps
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as DT
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
 
-logger = logging.getLogger(__name__)
+from .images import BadImages, ImageDecodeError, read_image, read_rgb
 
-
-class ImageDecodeError(RuntimeError):
-    """An image file that cannot be read; the message names the file."""
-
-
-def bad_image(file_name: str, error: Exception, skip: bool, skipped: int) -> int:
-    """Raise ImageDecodeError for an unreadable image, or (``skip``) log it and return the new
-    count of skipped images."""
-    if not skip:
-        raise ImageDecodeError(f"cannot read image {file_name}: {error}. Fix or remove it, or set "
-                               f"DATALOADER.SKIP_BAD_IMAGES True to skip unreadable training "
-                               f"images.") from error
-    logger.warning(f"skipped unreadable image {file_name} ({error}); {skipped + 1} skipped so "
-                   f"far in this worker")
-    return skipped + 1
-
-
-def read_rgb(file_name: str) -> torch.Tensor:
-    """The image as an [H, W, 3] uint8 RGB tensor, EXIF orientation applied (as Detectron2's
-    ``read_image``, without its copies)."""
-    with PathManager.open(file_name, "rb") as f:
-        image = ImageOps.exif_transpose(Image.open(f)).convert("RGB")
-    return torch.from_numpy(np.array(image))
+__all__ = ["ClassificationMapper", "DetectionMapper", "ImageDecodeError"]
 
 
 class DetectionMapper(DatasetMapper):
-    """Detectron2's DatasetMapper; an image that cannot be read raises ImageDecodeError naming
-    the file, or with ``skip_bad_images`` (training only) is counted, logged and skipped
-    (Detectron2's loader then draws another image)."""
+    """Detectron2's DatasetMapper (boxes only: no semantic segmentation) reading images with
+    :func:`read_image`, for training and evaluation alike. An unreadable image raises
+    ImageDecodeError naming the file, or with ``skip_bad_images`` (training only) is logged and
+    skipped (Detectron2's loader then draws another image); ``num_images`` (the dataset's size)
+    turns skipping every image into an error."""
 
     @configurable
-    def __init__(self, is_train: bool = True, *, skip_bad_images: bool = False, **kwargs):
+    def __init__(self, is_train: bool = True, *, skip_bad_images: bool = False,
+                 num_images: Optional[int] = None, **kwargs):
         super().__init__(is_train, **kwargs)
-        self.skip_bad_images = skip_bad_images and is_train
-        self.skipped = 0
+        self.bad_images = BadImages(skip_bad_images and is_train, num_images)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -60,23 +42,40 @@ class DetectionMapper(DatasetMapper):
                 "skip_bad_images": cfg.DATALOADER.SKIP_BAD_IMAGES}
 
     def __call__(self, dataset_dict: dict):
+        dataset_dict = copy.deepcopy(dataset_dict)
         try:
-            return super().__call__(dataset_dict)
-        except OSError as e:  # PIL: unidentified, truncated or missing image files
-            self.skipped = bad_image(dataset_dict["file_name"], e, self.skip_bad_images,
-                                     self.skipped)
+            image = read_image(dataset_dict["file_name"], self.image_format)
+        except ImageDecodeError as e:
+            self.bad_images(e, dataset_dict["file_name"])
             return None
+        utils.check_image_size(dataset_dict, image)
+        aug_input = DT.AugInput(image)
+        transforms = self.augmentations(aug_input)
+        image = aug_input.image
+        image_shape = image.shape[:2]
+        dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        if self.proposal_topk is not None:
+            utils.transform_proposals(dataset_dict, image_shape, transforms,
+                                      proposal_topk=self.proposal_topk)
+        if not self.is_train:
+            dataset_dict.pop("annotations", None)
+        elif "annotations" in dataset_dict:
+            self._transform_annotations(dataset_dict, transforms, image_shape)
+        return dataset_dict
 
 
 class ClassificationMapper:
     """Maps ``{"file_name", "label", "domain", ...}`` to a fixed-size uint8 image tensor.
 
-    With ``skip_bad_images`` (training only) an unreadable image is counted, logged and skipped
+    With ``skip_bad_images`` (training only) an unreadable image is logged and skipped
     (Detectron2's loader then draws another index); otherwise it raises naming the file.
+    ``num_images`` (``bad_images.num_images``: the dataset's size) turns skipping every image
+    into an error.
     """
 
     def __init__(self, is_train: bool, size: int = 224, min_scale: float = 0.08,
-                 image_format: str = "BGR", skip_bad_images: bool = False):
+                 image_format: str = "BGR", skip_bad_images: bool = False,
+                 num_images: Optional[int] = None):
         if image_format not in ("RGB", "BGR"):
             raise ValueError(f"INPUT.FORMAT must be 'RGB' or 'BGR' for CLIP classifiers, got "
                              f"{image_format!r}")
@@ -90,8 +89,7 @@ class ClassificationMapper:
             self.transform = T.Compose([T.Resize(size, interpolation=bicubic, antialias=True),
                                         T.CenterCrop(size)])
         self.image_format = image_format
-        self.skip_bad_images = skip_bad_images and is_train
-        self.skipped = 0
+        self.bad_images = BadImages(skip_bad_images and is_train, num_images)
 
     @classmethod
     def from_cfg(cls, cfg, is_train: bool) -> "ClassificationMapper":
@@ -101,9 +99,8 @@ class ClassificationMapper:
     def __call__(self, dataset_dict: dict):
         try:
             image = read_rgb(dataset_dict["file_name"])
-        except Exception as e:
-            self.skipped = bad_image(dataset_dict["file_name"], e, self.skip_bad_images,
-                                     self.skipped)
+        except ImageDecodeError as e:
+            self.bad_images(e, dataset_dict["file_name"])
             return None
         # Crop and resize the channels-last view (no copy of the full image); then the channel
         # order of INPUT.FORMAT and a contiguous [3, size, size] tensor.

@@ -3,6 +3,7 @@ import logging
 import os
 
 import torch
+import yaml
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.engine import default_setup
@@ -11,6 +12,9 @@ from detectron2.utils.logger import setup_logger
 
 from domaingen.config import add_domaingen_config
 from domaingen.data.datasets import dg_split_names
+from domaingen.data.metadata import check_registered
+
+from .lock import lock_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +50,46 @@ def apply_dg_benchmark(cfg) -> None:
     d.TEST = tuple(d.TEST) or tuple(splits["test"])
 
 
+def check_config_file(config_file: str, inherited_by=()) -> None:
+    """Raise ConfigError naming the file for a config that is not YAML, not a mapping, has a
+    ``_BASE_`` that does not exist (naming both files) or inherits from itself."""
+    if config_file in inherited_by:
+        raise ConfigError(f"_BASE_ cycle: {' -> '.join([*inherited_by, config_file])}")
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.constructor.ConstructorError:
+        return  # Python tags: Detectron2 reads the file with its unsafe loader
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{config_file} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{config_file} holds no mapping of config keys (its content is "
+                          f"{type(data).__name__}: {str(data)[:60]!r})")
+    bases = data.get("_BASE_", [])
+    for base in bases if isinstance(bases, list) else [bases]:
+        path = os.path.expanduser(base)
+        if path.startswith(("https://", "http://")):
+            continue
+        path = os.path.normpath(os.path.join(os.path.dirname(config_file), path))  # absolute: as is
+        if not os.path.isfile(path):
+            raise ConfigError(f"{config_file}: its _BASE_ {base!r} does not exist ({path})")
+        check_config_file(path, (*inherited_by, config_file))
+
+
 def load_config(config_file: str, opts=()):
     """Detectron2's config + domaingen's keys, merged with ``config_file`` and ``opts``."""
     cfg = add_domaingen_config(get_cfg())
     if not os.path.isfile(config_file):
         raise ConfigError(f"config file {config_file} does not exist")
+    check_config_file(config_file)
     try:
         cfg.merge_from_file(config_file)
     except (KeyError, ValueError, AssertionError, TypeError) as e:
         raise ConfigError(f"{config_file}: {e}") from e
+    flags = [o for o in opts if str(o).startswith("--")]
+    if flags:
+        raise ConfigError(f"{flags[0]} is among the KEY VALUE overrides {list(opts)}: put the "
+                          f"flags (--resume, --eval-only, --num-gpus ...) before them")
     try:
         cfg.merge_from_list(list(opts))
     except (KeyError, ValueError, AssertionError, TypeError) as e:
@@ -77,9 +112,19 @@ def load_config(config_file: str, opts=()):
 
 
 def setup(args):
-    """Config for ``tools/train_net.py``: merged, frozen, logged, with seeds and output dir set."""
+    """Config for ``tools/train_net.py``: merged, its datasets registered, frozen, logged, with
+    seeds set and OUTPUT_DIR locked for this run (:mod:`domaingen.engine.lock`)."""
     cfg = load_config(args.config_file, args.opts)
+    for key in ("TRAIN", "VAL", "TEST", "TRAIN_UNLABELED"):
+        try:
+            check_registered(cfg.DATASETS[key], f"DATASETS.{key}")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     cfg.freeze()
+    # One writer per OUTPUT_DIR, before anything is written there (also the writability check).
+    taken_over = lock_output_dir(cfg.OUTPUT_DIR) if comm.is_main_process() else ""
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="domaingen", abbrev_name="dg")
+    if taken_over:
+        logger.info(taken_over)
     return cfg

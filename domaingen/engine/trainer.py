@@ -6,7 +6,6 @@ import weakref
 import torch
 from detectron2.data import (
     DatasetCatalog,
-    DatasetMapper,
     MetadataCatalog,
     build_detection_test_loader,
     build_detection_train_loader,
@@ -33,7 +32,7 @@ from domaingen.evaluation import ClassificationEvaluator, DomainAPEvaluator, wri
 from domaingen.modeling.meta_arch import ClipImageClassifier, SPGClassifier
 
 from .augmentation import SemanticAugmentationHook
-from .checkpoint import AtomicCheckpointer
+from .checkpoint import AtomicCheckpointer, CheckpointError
 from .launch import create_ddp_model
 from .schedules import build_lr_scheduler
 from .seeding import seed_step
@@ -167,6 +166,8 @@ class Trainer(DefaultTrainer):
         ``OPT_ITERS_IN_SCHEDULE`` (the authors' schedule) a fresh run starts the detector at
         iteration ``OPT_ITERS``: the optimization step used up the first iterations."""
         super().resume_or_load(resume=resume)
+        if self.start_iter >= self.max_iter:
+            self._finish_trained_run()
         if self.start_iter == 0 and self.cfg.MODEL.META_ARCHITECTURE == "ClipGapRCNN" and \
                 self.cfg.MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE:
             if self.cfg.MODEL.CLIP_GAP.OPT_ITERS >= self.max_iter:
@@ -179,6 +180,23 @@ class Trainer(DefaultTrainer):
                         f"{self.start_iter}..{self.max_iter - 1} of SOLVER.MAX_ITER")
         for sampler in self._samplers:
             sampler.start = self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH
+
+    def _finish_trained_run(self) -> None:
+        """``--resume`` of a run with nothing left to train: past SOLVER.MAX_ITER is an error;
+        at it, the final checkpoint is written if a kill interrupted its write."""
+        last = self.checkpointer.get_checkpoint_file()
+        if self.start_iter > self.max_iter:
+            raise CheckpointError(
+                f"--resume: the last checkpoint {last} holds {self.start_iter} trained "
+                f"iterations, more than SOLVER.MAX_ITER={self.max_iter}: there is nothing to "
+                f"train and its weights are not those of a {self.max_iter}-iteration run. Raise "
+                f"SOLVER.MAX_ITER to train on, evaluate it with --eval-only MODEL.WEIGHTS {last}, "
+                f"or set another OUTPUT_DIR to start over.")
+        if not os.path.isfile(os.path.join(self.cfg.OUTPUT_DIR, "model_final.pth")):
+            logger.info("The run was stopped while writing its final checkpoint: writing it now")
+            self.checkpointer.save("model_final", iteration=self.iter)
+        logger.info(f"--resume: training already finished ({self.max_iter} iterations, "
+                    f"{last}): nothing to train")
 
     def run_step(self):
         """One step of the method's run step, seeded per step when ``SEED >= 0``; a NaN or
@@ -215,7 +233,8 @@ class Trainer(DefaultTrainer):
         best = os.path.join(self.cfg.OUTPUT_DIR, "model_best.pth")
         if self.cfg.TEST.SELECTION_METRIC and os.path.isfile(best):
             logger.info(f"Testing the weights selected on validation: {best}")
-            AtomicCheckpointer(self.model, self.cfg.OUTPUT_DIR).load(best, checkpointables=[])
+            AtomicCheckpointer(self.model, self.cfg.OUTPUT_DIR, strict=True).load(
+                best, checkpointables=[])
         self._last_eval_results = self.test(self.cfg, self.model)
         return self._last_eval_results
 
@@ -261,8 +280,9 @@ class Trainer(DefaultTrainer):
             dataset = get_detection_dataset_dicts(
                 cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
             sampler = ResumableTrainingSampler(len(dataset), seed=seed)
-            loader = build_detection_train_loader(cfg, mapper=DetectionMapper(cfg, True),
-                                                  dataset=dataset, sampler=sampler)
+            loader = build_detection_train_loader(
+                cfg, mapper=DetectionMapper(cfg, True, num_images=len(dataset)), dataset=dataset,
+                sampler=sampler)
             if isinstance(loader, AspectRatioGroupedDataset):
                 loader = EagerGroupedLoader(loader)
         else:
@@ -274,9 +294,9 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        if not is_classifier(cfg):
+        if not is_classifier(cfg):  # the training mapper in test mode: same reader and errors
             return build_detection_test_loader(
-                dataset=detection_test_dicts(cfg, dataset_name), mapper=DatasetMapper(cfg, False),
+                dataset=detection_test_dicts(cfg, dataset_name), mapper=DetectionMapper(cfg, False),
                 num_workers=cfg.DATALOADER.NUM_WORKERS)
         return build_classification_test_loader(cfg, DatasetCatalog.get(dataset_name))
 

@@ -7,6 +7,7 @@ registration time and nothing is ever written into the dataset folders.
 """
 import functools
 import hashlib
+import logging
 import math
 import os
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -14,8 +15,11 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.catalog import Metadata
 
+from ..images import image_extensions
 from .builtin import default_root
 from .errors import DatasetAnnotationError, DatasetLayoutError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CLASSIFICATION_DATASETS",
@@ -38,7 +42,6 @@ VISDA17_CLASSES = (
 )
 SYNTHETIC_DOMAINS = ("photo", "sketch", "cartoon", "painting")
 SYNTHETIC_DOMAINS_CLASSES = ("circle", "ring", "square", "star", "triangle")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # Per-class share kept for training; the rest is the validation split.
 DOMAINBED_TRAIN_FRACTION = 0.7  # of each domain (folder layouts)
 DOMAINNET_TRAIN_FRACTION = 0.9  # of the official DomainNet train list
@@ -164,24 +167,27 @@ def _domainbed_classes(
 
 
 def _load_domain_folder(dataset_dir: str, folder: str, domain: str, class_names: Sequence[str]) -> List[dict]:
-    """Every image of one domain folder, classes in label order, files sorted by name."""
-    dicts = []
+    """Every image (any format PIL opens) of one domain folder, classes in label order, files
+    sorted by name; other files are skipped with a warning, a class without images is an error."""
+    dicts, empty, skipped = [], [], []
+    extensions = image_extensions()
     for label, cls in enumerate(class_names):
         class_dir = os.path.join(dataset_dir, folder, cls)
-        for f in sorted(os.listdir(class_dir)):
-            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."):
-                dicts.append(
-                    {
-                        "file_name": os.path.join(class_dir, f),
-                        "image_id": f"{folder}/{cls}/{f}",
-                        "label": label,
-                        "domain": domain,
-                    }
-                )
-    if not dicts:
+        files = [f for f in sorted(os.listdir(class_dir)) if not f.startswith(".")]
+        images = [f for f in files if f.lower().endswith(extensions)]
+        skipped += [os.path.join(class_dir, f) for f in files if f not in images]
+        if not images:
+            empty.append(class_dir)
+        dicts += [{"file_name": os.path.join(class_dir, f), "image_id": f"{folder}/{cls}/{f}",
+                   "label": label, "domain": domain} for f in images]
+    if empty:
         raise DatasetLayoutError(
-            f"No images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {os.path.join(dataset_dir, folder)}"
-        )
+            f"No images in {len(empty)} class folder(s): {', '.join(empty[:5])}; every class "
+            f"needs images in every domain (image formats: those PIL opens, e.g. .jpg .png .bmp "
+            f".webp)")
+    if skipped:
+        logger.warning(f"{os.path.join(dataset_dir, folder)}: skipped {len(skipped)} files that "
+                       f"are not images PIL opens, e.g. {', '.join(skipped[:3])}")
     return dicts
 
 
@@ -203,7 +209,7 @@ def _read_list(list_file: str) -> List[Tuple[str, str, int, int]]:
     """(relative path, class folder, label, line number) of each line ``<...>/<class>/<file> <label>``."""
     if not os.path.isfile(list_file):
         raise DatasetLayoutError(f"Split file not found: {list_file}")
-    entries = []
+    entries, first_line = [], {}
     with open(list_file, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             parts = line.strip().rsplit(maxsplit=1)
@@ -214,6 +220,11 @@ def _read_list(list_file: str) -> List[Tuple[str, str, int, int]]:
                 raise DatasetAnnotationError(
                     f"Malformed line {n} of {list_file}: {line.strip()!r}; expected '<class>/<file> <label>' "
                     "(any folders before <class> are kept)"
+                )
+            if first_line.setdefault(path, n) != n:
+                raise DatasetAnnotationError(
+                    f"Image {path!r} is listed twice in {list_file}: lines {first_line[path]} and {n}; "
+                    "every image may appear once per list"
                 )
             entries.append((path, path.split("/")[-2], int(parts[1]), n))
     if not entries:

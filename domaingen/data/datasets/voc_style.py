@@ -34,11 +34,18 @@ def read_split_ids(dirname: str, split: str) -> List[str]:
     split_file = os.path.join(dirname, "ImageSets", "Main", f"{split}.txt")
     if not os.path.isfile(split_file):
         raise DatasetLayoutError(f"Split file not found: {split_file}")
+    first_line: Dict[str, int] = {}
     with open(split_file, encoding="utf-8") as f:
-        ids = [line.strip() for line in f if line.strip()]
-    if not ids:
+        for n, line in enumerate(f, 1):
+            image_id = line.strip()
+            if image_id and first_line.setdefault(image_id, n) != n:
+                # Loaded twice, an image would count twice in training and in AP.
+                raise DatasetAnnotationError(
+                    f"Image id {image_id!r} is listed twice in {split_file}: lines "
+                    f"{first_line[image_id]} and {n}; every image may appear once per split")
+    if not first_line:
         raise DatasetLayoutError(f"Split file lists no images: {split_file}")
-    return ids
+    return list(first_line)
 
 
 def _parse_xml(xml_path: str) -> ET.Element:
@@ -98,12 +105,15 @@ def _parse_object(obj, xml_path: str, class_to_id: Dict[str, int], width: float,
             f"Box for {name!r} lies outside the {width:g}x{height:g} image in {xml_path}: "
             f"xmin={xmin:g} ymin={ymin:g} xmax={xmax:g} ymax={ymax:g}; fix the box or the <size>"
         )
-    difficult = obj.findtext("difficult")
+    difficult = (obj.findtext("difficult") or "0").strip() or "0"
+    if difficult not in ("0", "1"):
+        raise DatasetAnnotationError(
+            f"<difficult> of {name!r} in {xml_path} is {difficult!r}; it must be 0 or 1")
     return {
         "bbox": box,
         "bbox_mode": BoxMode.XYXY_ABS,
         "category_id": class_to_id[name],
-        "difficult": int(float(difficult)) if difficult and difficult.strip() else 0,
+        "difficult": int(difficult),
     }
 
 
@@ -133,6 +143,9 @@ def load_voc_style_instances(
         if size is None:
             raise DatasetAnnotationError(f"Missing <size> in {xml_path}")
         width, height = _number(size, "width", xml_path), _number(size, "height", xml_path)
+        if width <= 0 or height <= 0:
+            raise DatasetAnnotationError(
+                f"<size> of {xml_path} is {width:g}x{height:g}; width and height must be positive")
         annotations = []
         for obj in root.findall("object"):
             ann = _parse_object(obj, xml_path, class_to_id, width, height, box_convention)
