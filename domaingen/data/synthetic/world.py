@@ -71,6 +71,8 @@ def _shape(rng, size: int) -> Tuple[np.ndarray, str, int, int]:
     c, d = int(rng.integers(len(SYNTHETIC_DOMAINS_CLASSES))), int(rng.integers(len(SYNTHETIC_DOMAINS)))
     cls, style = SYNTHETIC_DOMAINS_CLASSES[c], SYNTHETIC_DOMAINS[d]
     mask = _shape_mask(cls, size, rng)
+    # Each shape has its typical colour in the colour styles, as in the evaluation sets (like
+    # real objects); a sketch has none, so only there must a CLIP read the shape itself.
     hue = 180.0 * c / len(SYNTHETIC_DOMAINS_CLASSES)
     img = np.clip(_STYLES[style](mask, rng, hue), 0, 255).astype(np.uint8)
     return img, rng.choice(SHAPE_CAPTIONS[style]).format(cls), c, d
