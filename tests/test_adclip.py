@@ -248,8 +248,9 @@ def test_short_adaptation_run_logs_all_four_losses(synthetic_domains, tmp_path):
 
 def test_short_adaptation_run_on_standin_clip_learns_source_and_target(synthetic_domains,
                                                                        standin_clip, tmp_path):
-    """Photo -> painting on the contrastive stand-in CLIP: 40 steps lift both the target's top-1
-    and the source's validation top-1 well above their start and chance (20 %). (With only CE,
+    """Photo -> painting on the contrastive stand-in CLIP: 40 steps lift the target's top-1 well
+    above its start and chance (20 %) and keep the source's validation top-1 at least where it
+    started (90 % on the stand-in from the pretraining world: zero-shot photo is easy). (With only CE,
     the target rises as much here: this checks that AD-CLIP learns, not that adaptation helps on
     these 30 synthetic test images.)"""
     target, source_val = "synthetic_domains_painting_test", "synthetic_domains_photo_val"
@@ -271,7 +272,7 @@ def test_short_adaptation_run_on_standin_clip_learns_source_and_target(synthetic
     losses = [v for v, _ in trainer.storage.history("loss_ce").values()]
     assert sum(losses[-5:]) < sum(losses[:5])
     assert after[0] >= before[0] + 10 and after[0] >= 50
-    assert after[1] >= before[1] + 10 and after[1] >= 70
+    assert after[1] >= before[1] and after[1] >= 70
 
 
 def _ddp_worker(out_dir):

@@ -120,7 +120,7 @@ def test_coop_eval_encodes_class_text_once_per_context(monkeypatch):
     with torch.no_grad():
         first = model.class_logits(features)
         again = model.class_logits(features[:2])
-        assert len(calls) == 1 and torch.equal(first[:2], again)
+        assert len(calls) == 1 and torch.allclose(first[:2], again, rtol=1e-6, atol=1e-7)
         model.prompts.ctx.add_(torch.randn_like(model.prompts.ctx))  # a new context (a step, a load)
         moved = model.class_logits(features)
         assert len(calls) == 2 and not torch.allclose(moved, first)

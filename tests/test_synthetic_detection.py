@@ -7,6 +7,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from domaingen.data.datasets import DIVERSE_WEATHER_CLASSES, DIVERSE_WEATHER_DOMAINS, load_voc_style_instances, register_all
 from domaingen.data.synthetic import generate_diverse_weather
+from domaingen.data.synthetic.diverse_weather import TARGET_STRENGTH
 from domaingen.data.synthetic.__main__ import main
 
 SMALL = dict(num_train=14, num_test=4, num_target=3)
@@ -75,15 +76,30 @@ def test_every_class_in_source_train(small_tree):
     assert seen == set(range(len(DIVERSE_WEATHER_CLASSES)))
 
 
-def test_domain_styles_differ(small_tree):
-    root, _ = small_tree
+def _brightness(root):
     brightness = {}
     for domain in DIVERSE_WEATHER_DOMAINS:
         jpgs = os.path.join(root, domain, "VOC2007", "JPEGImages")
         brightness[domain] = sum(cv2.imread(os.path.join(jpgs, f)).mean() for f in sorted(os.listdir(jpgs))[:3]) / 3
+    return brightness
+
+
+def test_domain_styles_differ_and_strength_blends_them_with_the_day_style(small_tree, tmp_path):
+    full = generate_diverse_weather(str(tmp_path / "full"), seed=3, **SMALL,
+                                    strength={d: 1.0 for d in TARGET_STRENGTH})
+    assert full["params"]["strength"] == {d: 1.0 for d in TARGET_STRENGTH}
+    brightness = _brightness(str(tmp_path / "full"))
     assert brightness["night_sunny"] < brightness["daytime_clear"] / 2
     assert brightness["night_rainy"] < brightness["daytime_clear"] / 2
     assert brightness["daytime_foggy"] > brightness["dusk_rainy"]
+    # The default (calibrated) tree: night darker than day, less so than at full strength.
+    root, summary = small_tree
+    assert summary["params"]["strength"] == TARGET_STRENGTH
+    calibrated = _brightness(root)
+    for night in ("night_sunny", "night_rainy"):
+        assert brightness[night] < calibrated[night] < calibrated["daytime_clear"]
+    with pytest.raises(ValueError, match=r"\['daytime_clear'\] are not target domains"):
+        generate_diverse_weather(str(tmp_path / "bad"), **SMALL, strength={"daytime_clear": 0.5})
 
 
 def test_idempotent_and_regenerates_on_new_params(tmp_path):

@@ -136,3 +136,12 @@ def test_demo_without_weights_says_so(images, tmp_path):
     missing = tmp_path / "missing.pth"
     assert str(missing) in tool_error("demo.py", *demo_args([images], tmp_path / "out",
                                                             "MODEL.WEIGHTS", missing))
+
+
+def test_benchmark_opts_override_every_config_after_the_cases_own_keys():
+    from domaingen.benchmark.runner import Context, parse_args
+
+    args = parse_args(["--opts", "SOLVER.AMP.PRECISION", "bfloat16", "MODEL.COMPILE", "True"])
+    cfg = Context(args, "tiny").load("quick/synthetic_domains_coop.yaml", ["MODEL.COMPILE", "False"])
+    assert cfg.SOLVER.AMP.PRECISION == "bfloat16" and cfg.MODEL.COMPILE is True
+    assert "KEY VALUE pairs" in tool_error("benchmark.py", "--opts", "MODEL.COMPILE")

@@ -39,9 +39,11 @@ class Context:
         self._key, self._built = None, None
 
     def load(self, config: str, opts: List[str]):
-        """The config ``configs/<config>`` with random CLIP weights, the device and ``opts``."""
+        """The config ``configs/<config>`` with random CLIP weights, the device, ``opts`` and
+        then the command line's ``--opts``."""
         return load_config(os.path.join(CONFIG_DIR, config), [
-            "MODEL.CLIP.WEIGHTS", "", "MODEL.DEVICE", self.device, "OUTPUT_DIR", ""] + list(opts))
+            "MODEL.CLIP.WEIGHTS", "", "MODEL.DEVICE", self.device, "OUTPUT_DIR", ""] + list(opts)
+            + list(self.args.opts))
 
     def model(self, config: str, opts: List[str]):
         """(model, cfg) of ``configs/<config>`` with ``opts``, random CLIP weights, train mode."""
@@ -142,7 +144,13 @@ def parse_args(argv=None):
                         help="crops per optimization step (default 60; 8 for big models on CPU)")
     parser.add_argument("--batch", type=int, default=0, help="images per step (default per case)")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
+                        help="config overrides for every case built from a config, e.g. "
+                             "SOLVER.AMP.ENABLED True SOLVER.AMP.PRECISION bfloat16 "
+                             "MODEL.COMPILE True (the train_loop cases run the Trainer's AMP step)")
     args = parser.parse_args(argv)
+    if len(args.opts) % 2:
+        raise SystemExit(f"--opts takes KEY VALUE pairs, got {args.opts}")
     if args.iters < 1 or args.warmup < 0 or args.crops < 0 or args.batch < 0:
         parser.error("--iters must be >= 1; --warmup, --crops and --batch >= 0")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -188,7 +196,7 @@ def main(argv=None) -> Dict:
     print("\n" + markdown(results, ratio_rows))
     report = {"device": args.device, "threads": torch.get_num_threads(),
               "torch": torch.__version__, "matmul_peak_gflop_per_s": peak / 1e9,
-              "iters": args.iters, "warmup": args.warmup, "results": results,
+              "iters": args.iters, "warmup": args.warmup, "opts": args.opts, "results": results,
               "ratios": ratio_rows}
     if args.json:
         atomic_write(args.json, lambda f: f.write(json.dumps(report, indent=2).encode()))
