@@ -16,7 +16,8 @@ import numpy as np
 
 from ..datasets.builtin import DIVERSE_WEATHER_CLASSES, DIVERSE_WEATHER_DOMAINS
 from ..datasets.classification import SYNTHETIC_DOMAINS, SYNTHETIC_DOMAINS_CLASSES
-from .diverse_weather import _DRAW, _Frame, _background, _stylize
+from .diverse_weather import _DRAW, _Frame, _background
+from .weather_styles import stylize
 from .domains import _STYLES, _shape_mask
 
 __all__ = ["WORLD_SEED", "STREET_PHRASES", "SHAPE_CAPTIONS", "render_world"]
@@ -63,7 +64,7 @@ def _street(rng, size: int) -> Tuple[np.ndarray, str, int, int]:
     y1 = int(rng.integers(max(h, horizon + 4), size))
     _DRAW[cls](img, _Frame((x0, y1 - h, x0 + w, y1), flip=bool(rng.integers(0, 2))), rng)
     caption = rng.choice(STREET_OPENINGS).format(cls) + " " + rng.choice(STREET_PHRASES[domain])
-    return _stylize(img, domain, rng, horizon), caption, c, d
+    return stylize(img, domain, rng, horizon), caption, c, d
 
 
 def _shape(rng, size: int) -> Tuple[np.ndarray, str, int, int]:
