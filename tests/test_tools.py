@@ -145,3 +145,12 @@ def test_benchmark_opts_override_every_config_after_the_cases_own_keys():
     cfg = Context(args, "tiny").load("quick/synthetic_domains_coop.yaml", ["MODEL.COMPILE", "False"])
     assert cfg.SOLVER.AMP.PRECISION == "bfloat16" and cfg.MODEL.COMPILE is True
     assert "KEY VALUE pairs" in tool_error("benchmark.py", "--opts", "MODEL.COMPILE")
+
+
+def test_benchmark_case_patterns_take_brackets_literally():
+    from domaingen.benchmark.runner import case_matches
+
+    assert case_matches("text_encoding[7,naive]", "*[7,*")
+    assert not case_matches("spg_inference[345,naive]", "*[7,*")  # a glob class would match ","
+    assert case_matches("train_loop[adclip,2 workers]", "train_loop[adclip,2 workers]")
+    assert case_matches("train_loop[coop,0 workers]", "train_loop[coop,? workers]")

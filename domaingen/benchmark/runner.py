@@ -1,9 +1,9 @@
 """Running benchmark suites: models, measurement, ratio table, JSON report."""
 import argparse
-import fnmatch
 import json
 import os
 import random
+import re
 import time
 import warnings
 from typing import Dict, List
@@ -126,6 +126,13 @@ def markdown(results: List[dict], ratio_rows: List[dict]) -> str:
     return "\n".join(lines)
 
 
+def case_matches(name: str, pattern: str) -> bool:
+    """Shell-style ``*`` and ``?``; brackets are literal, as in the case names
+    (``text_encoding[7,naive]``)."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, name) is not None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="tools/benchmark.py", description=__doc__)
     parser.add_argument("--suite", choices=sorted(SUITES) + ["all"], default="detection")
@@ -134,8 +141,8 @@ def parse_args(argv=None):
                              "classification: tiny, ViT-B-16, RN50 (default: "
                              + "; ".join(f"{s}: {m}" for s, m in DEFAULT_MODELS.items()) + ")")
     parser.add_argument("--cases", action="append", metavar="GLOB",
-                        help="only cases matching these shell patterns, e.g. 'text_encoding*' "
-                             "or '*[7,*' (repeatable; default: all)")
+                        help="only cases matching these patterns (* and ?; brackets are literal), "
+                             "e.g. 'text_encoding*' or '*[7,*' (repeatable; default: all)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--iters", type=int, default=5, help="timed iterations per case")
     parser.add_argument("--warmup", type=int, default=1,
@@ -182,7 +189,7 @@ def main(argv=None) -> Dict:
     for suite in suites:
         module = SUITES[suite]
         cases = [(n, s) for n, s in module.CASES
-                 if not args.cases or any(fnmatch.fnmatchcase(n, g) for g in args.cases)]
+                 if not args.cases or any(case_matches(n, g) for g in args.cases)]
         suite_results = []
         for key in suite_models(args, suite):
             ctx = Context(args, key)
