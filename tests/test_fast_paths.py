@@ -126,3 +126,24 @@ def test_coop_eval_encodes_class_text_once_per_context(monkeypatch):
         assert len(calls) == 2 and not torch.allclose(moved, first)
         model.cache_text = False
         assert torch.allclose(model.class_logits(features), moved, atol=1e-6)
+
+
+def test_text_checkpointing_gives_the_same_features_and_gradients_and_is_wired_to_the_config():
+    cfg = load_config(os.path.join(QUICK, "synthetic_domains_adclip.yaml"),
+                      ["MODEL.CLIP.TEXT_CHECKPOINT", "True"])
+    model = build_model(cfg)
+    assert model.text_encoder.checkpoint
+    clip = build_clip_from_cfg(cfg)
+    plain, recomputed = ClipTextEncoder(clip), ClipTextEncoder(clip, checkpoint=True)
+    plain.cpu_chunk = recomputed.cpu_chunk = 3  # several chunks for 7 prompts
+    tokens = torch.randint(1, 400, (7, 9))
+    tokens[:, 6] = tokens.max() + 1  # end of text at position 6
+    results = []
+    for encoder in (plain, recomputed):
+        embeddings = encoder.token_embedding(tokens).detach().requires_grad_(True)
+        features = encoder(token_embeddings=embeddings, eot_positions=tokens.argmax(-1))
+        (features ** 2).sum().backward()
+        results.append((features.detach(), embeddings.grad))
+    assert torch.allclose(results[0][0], results[1][0], atol=1e-6)
+    assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
+    assert results[0][1].abs().sum() > 0

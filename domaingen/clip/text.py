@@ -5,6 +5,7 @@ import open_clip
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .models import register_model_configs
 
@@ -22,15 +23,18 @@ class ClipTextEncoder(nn.Module):
     truncating the batch to ``max(eot) + 1`` tokens gives open_clip's ``encode_text`` exactly
     while costing a fraction of the 77-token pass. It accepts token ids, or token *embeddings*
     (with learned context vectors spliced in) together with the end-of-text positions.
-    The modules are shared with the CLIP model it was built from, not copied.
+    The modules are shared with the CLIP model it was built from, not copied. With
+    ``checkpoint``, a pass that needs gradients keeps only each chunk's input and recomputes
+    the chunk's activations in backward.
     """
 
     # On the CPU, sequences go through the transformer in chunks of this many: activations
     # then stay cache-sized, and the cost per prompt does not grow with the number of prompts.
     cpu_chunk = 256
 
-    def __init__(self, clip_model: nn.Module):
+    def __init__(self, clip_model: nn.Module, checkpoint: bool = False):
         super().__init__()
+        self.checkpoint = checkpoint
         if getattr(clip_model, "text_pool_type", "argmax") != "argmax":
             raise ValueError("ClipTextEncoder supports CLIP text towers pooled at the "
                              "end-of-text (argmax) token only.")
@@ -74,8 +78,14 @@ class ClipTextEncoder(nn.Module):
         x = token_embeddings[:, :length].to(cast_dtype)
         x = x + self.positional_embedding[:length].to(cast_dtype)
         mask = None if self.attn_mask is None else self.attn_mask[:length, :length]
-        chunk = self.cpu_chunk if x.device.type == "cpu" else x.shape[0]
-        x = torch.cat([self.transformer(part, attn_mask=mask) for part in x.split(chunk)])
+        recompute = self.checkpoint and torch.is_grad_enabled() and x.requires_grad
+        chunk = self.cpu_chunk if x.device.type == "cpu" or recompute else x.shape[0]
+        if recompute:
+            parts = [checkpoint(self.transformer, part, attn_mask=mask, use_reentrant=False)
+                     for part in x.split(chunk)]
+        else:
+            parts = [self.transformer(part, attn_mask=mask) for part in x.split(chunk)]
+        x = torch.cat(parts)
         x = x[torch.arange(x.shape[0], device=x.device), eot_positions]
         x = self.ln_final(x)  # per-token LayerNorm: applying it after the gather is exact
         if isinstance(self.text_projection, nn.Linear):

@@ -24,6 +24,11 @@ def add_clip_config(cfg: CN) -> None:
     # half-precision weights with fp32 LayerNorms, as the SPG authors' CLIP loader builds them;
     # a GPU-memory choice). Learned prompts stay fp32. The detectors always build CLIP in fp32.
     cfg.MODEL.CLIP.PRECISION = "fp32"
+    # Image classifiers: keep only each 256-prompt chunk's input to the frozen text transformer
+    # and recompute its activations in backward (torch.utils.checkpoint). Same gradients, one
+    # more text forward pass; what lets image-conditioned prompts (AD-CLIP, CoCoOp) at many
+    # classes and large batches fit in memory (README "Performance").
+    cfg.MODEL.CLIP.TEXT_CHECKPOINT = False
 
 
 def add_text_classifier_config(cfg: CN) -> None:

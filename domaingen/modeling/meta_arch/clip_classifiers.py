@@ -30,13 +30,13 @@ class ClipImageClassifier(nn.Module):
 
     @configurable
     def __init__(self, *, clip_model: nn.Module, class_names, model_name: str, pixel_mean,
-                 pixel_std, input_format: str = "BGR"):
+                 pixel_std, input_format: str = "BGR", text_checkpoint: bool = False):
         super().__init__()
         self.model_name = model_name
         self.class_names = list(class_names)
         self.input_format = input_format
         self.visual = clip_model.visual
-        self.text_encoder = ClipTextEncoder(clip_model)
+        self.text_encoder = ClipTextEncoder(clip_model, checkpoint=text_checkpoint)
         for p in list(self.visual.parameters()) + list(self.text_encoder.parameters()):
             p.requires_grad_(False)
         self.register_buffer("logit_scale", clip_model.logit_scale.detach().exp().clone(),
@@ -55,6 +55,7 @@ class ClipImageClassifier(nn.Module):
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "input_format": cfg.INPUT.FORMAT,
+            "text_checkpoint": cfg.MODEL.CLIP.TEXT_CHECKPOINT,
         }
 
     @property
