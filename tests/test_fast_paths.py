@@ -7,10 +7,12 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
+from torch.utils.checkpoint import checkpoint
 
 from domaingen.benchmark.detection import random_detection_batch
 from domaingen.benchmark.naive import augmentation_step_per_domain
 from domaingen.clip import ClipTextEncoder, build_clip_from_cfg, encode_prompts
+from domaingen.clip import text as text_module
 from domaingen.engine import load_config
 from domaingen.modeling.augmentation import augmentation_step
 from domaingen.modeling.roi_heads import detector_class_names
@@ -128,7 +130,8 @@ def test_coop_eval_encodes_class_text_once_per_context(monkeypatch):
         assert torch.allclose(model.class_logits(features), moved, atol=1e-6)
 
 
-def test_text_checkpointing_gives_the_same_features_and_gradients_and_is_wired_to_the_config():
+def test_text_checkpointing_gives_the_same_features_and_gradients_and_is_wired_to_the_config(
+        monkeypatch):
     cfg = load_config(os.path.join(QUICK, "synthetic_domains_adclip.yaml"),
                       ["MODEL.CLIP.TEXT_CHECKPOINT", "True"])
     model = build_model(cfg)
@@ -138,6 +141,9 @@ def test_text_checkpointing_gives_the_same_features_and_gradients_and_is_wired_t
     plain.cpu_chunk = recomputed.cpu_chunk = 3  # several chunks for 7 prompts
     tokens = torch.randint(1, 400, (7, 9))
     tokens[:, 6] = tokens.max() + 1  # end of text at position 6
+    recomputations = []
+    monkeypatch.setattr(text_module, "checkpoint",
+                        lambda *a, **k: recomputations.append(1) or checkpoint(*a, **k))
     results = []
     for encoder in (plain, recomputed):
         embeddings = encoder.token_embedding(tokens).detach().requires_grad_(True)
@@ -147,3 +153,4 @@ def test_text_checkpointing_gives_the_same_features_and_gradients_and_is_wired_t
     assert torch.allclose(results[0][0], results[1][0], atol=1e-6)
     assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
     assert results[0][1].abs().sum() > 0
+    assert len(recomputations) == 3  # the checkpointed encoder only, once per chunk

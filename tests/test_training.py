@@ -23,7 +23,7 @@ def train(output_dir, iters, *opts):
                                      "OUTPUT_DIR", str(output_dir), *opts])
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=False)
-    trainer.train()
+    trainer.train_results = trainer.train()
     return trainer
 
 
@@ -38,6 +38,13 @@ def test_training_reduces_the_loss(trained):
     losses = [v for v, _ in trainer.storage.history("total_loss").values()]
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+
+
+def test_train_returns_the_final_test_results(trained):
+    _, trainer = trained  # a config without DATASETS.VAL: the test after the last iteration
+    name = "synthetic_dw_daytime_clear_test"
+    expected = Trainer.test(trainer.cfg, trainer.model)[name]["bbox"]["AP50"]
+    assert trainer.train_results[name]["bbox"]["AP50"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_output_dir_layout(trained):

@@ -225,10 +225,11 @@ class Trainer(DefaultTrainer):
 
     def train(self):
         """Train; with ``DATASETS.VAL``, then evaluate the test sets with the weights selected
-        on validation (``model_best.pth`` when ``TEST.SELECTION_METRIC`` is set, else the last)."""
-        results = super().train()
+        on validation (``model_best.pth`` when ``TEST.SELECTION_METRIC`` is set, else the last).
+        Returns the last test results (None when nothing was tested)."""
+        super().train()
         if not self.cfg.DATASETS.VAL:
-            return results
+            return getattr(self, "_last_eval_results", None)
         comm.synchronize()
         best = os.path.join(self.cfg.OUTPUT_DIR, "model_best.pth")
         if self.cfg.TEST.SELECTION_METRIC and os.path.isfile(best):

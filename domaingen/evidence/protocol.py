@@ -13,7 +13,6 @@ Every run lives in ``<output>/seed<k>/<experiment>/<method>/<domain>/`` and leav
 ``{experiment, method, seed, domain, value}``.
 """
 import json
-import logging
 import os
 from typing import Dict, List
 
@@ -26,8 +25,6 @@ from domaingen.data.datasets.builtin import DIVERSE_WEATHER_DOMAINS
 from domaingen.engine import Trainer, load_config
 from domaingen.engine.spg_pipeline import stage1, stage2
 from domaingen.utils.files import atomic_write
-
-logger = logging.getLogger(__name__)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = os.path.join(REPO, "configs", "evidence")
@@ -64,8 +61,7 @@ def _train(config: str, opts: List[str], out_dir: str) -> dict:
         return Trainer.test(cfg, build_model(cfg))
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=True)
-    trainer.train()
-    return trainer._last_eval_results
+    return trainer.train()
 
 
 def _metric(results: dict, task: str, key: str) -> Dict[str, float]:

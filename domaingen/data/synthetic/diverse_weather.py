@@ -213,8 +213,7 @@ def _iou(a, b) -> float:
     return inter / union
 
 
-def _make_image(rng, first_class: str, width: int, height: int, domain: str,
-                strength: float = 1.0):
+def _make_image(rng, first_class: str, width: int, height: int, domain: str, strength: float):
     """A stylized scene and its objects as (class, (x0, y0, x1, y1)) in 0-based pixels."""
     img, horizon = _background(rng, width, height)
     classes = [first_class] + [str(c) for c in rng.choice(DIVERSE_WEATHER_CLASSES, int(rng.integers(0, 4)))]
@@ -250,7 +249,7 @@ def _voc_xml(image_id: str, width: int, height: int, objects) -> bytes:
 
 def _write_split(
     voc_dir: str, domain_idx: int, split: str, count: int, seed: int, size: Tuple[int, int],
-    strength: float = 1.0,
+    strength: float,
 ) -> int:
     """Write ``count`` images of one domain split; returns the number of objects."""
     width, height = size

@@ -4,6 +4,7 @@ blends with the clear-day one at a strength."""
 import cv2
 import numpy as np
 
+
 def _rain(img: np.ndarray, rng, strength: float) -> np.ndarray:
     h, w = img.shape[:2]
     layer = np.zeros((h, w), np.float32)

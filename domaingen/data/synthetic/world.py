@@ -17,8 +17,8 @@ import numpy as np
 from ..datasets.builtin import DIVERSE_WEATHER_CLASSES, DIVERSE_WEATHER_DOMAINS
 from ..datasets.classification import SYNTHETIC_DOMAINS, SYNTHETIC_DOMAINS_CLASSES
 from .diverse_weather import _DRAW, _Frame, _background
-from .weather_styles import stylize
 from .domains import _STYLES, _shape_mask
+from .weather_styles import stylize
 
 __all__ = ["WORLD_SEED", "STREET_PHRASES", "SHAPE_CAPTIONS", "render_world"]
 
