@@ -7,14 +7,18 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
+from open_clip.modified_resnet import AttentionPool2d
 from torch.utils.checkpoint import checkpoint
 
 from domaingen.benchmark.detection import random_detection_batch
-from domaingen.benchmark.naive import augmentation_step_per_domain
-from domaingen.clip import ClipTextEncoder, build_clip_from_cfg, encode_prompts
+from domaingen.benchmark.naive import (authors_clip_embeddings, domain_prompt_tokens,
+                                       optimization_step_authors)
+from domaingen.clip import ClipTextEncoder, build_clip_from_cfg, encode_prompts, get_tokenizer
 from domaingen.clip import text as text_module
 from domaingen.engine import load_config
 from domaingen.modeling.augmentation import augmentation_step
+from domaingen.modeling.augmentation.bank import domain_text_directions
+from domaingen.modeling.roi_heads.attention_pool import MeanTokenAttentionPool
 from domaingen.modeling.roi_heads import detector_class_names
 
 QUICK = os.path.join(os.path.dirname(__file__), "..", "configs", "quick")
@@ -30,24 +34,51 @@ def detector():
     return build_model(cfg).train(), cfg
 
 
-def test_optimization_step_equals_the_per_domain_loop(detector):
-    model, _ = detector
-    fast, naive = copy.deepcopy(model), copy.deepcopy(model)
+def test_optimization_step_equals_the_authors_path(detector):
+    model, cfg = detector
+    ours, theirs = copy.deepcopy(model), copy.deepcopy(model)
+    clip_model = build_clip_from_cfg(cfg)
+    bank = theirs.augmentation_bank
+    tokens = domain_prompt_tokens(get_tokenizer(cfg.MODEL.CLIP.NAME), bank.source_prompt,
+                                  bank.target_prompts)
+    directions = domain_text_directions(clip_model, cfg.MODEL.CLIP.NAME, bank.source_prompt,
+                                        bank.target_prompts)
     g = torch.Generator().manual_seed(0)
-    start = torch.randn(fast.augmentation_bank.offsets.shape, generator=g) * 0.1
+    start = torch.randn(bank.offsets.shape, generator=g) * 0.1
     crops = torch.randint(0, 256, (3, 3, 224, 224), generator=g, dtype=torch.uint8)
     losses = []
-    for m, step in ((fast, augmentation_step), (naive, augmentation_step_per_domain)):
+    for m in (ours, theirs):
         with torch.no_grad():
             m.augmentation_bank.offsets.copy_(start)
-        optimizer = torch.optim.SGD([m.augmentation_bank.offsets], lr=1.0)
-        losses.append(step(m, crops, optimizer, 1.0))
+            m.augmentation_bank.text_directions.copy_(directions)
+    opt_ours = torch.optim.SGD([ours.augmentation_bank.offsets], lr=1.0)
+    losses.append(augmentation_step(ours, crops, opt_ours, 1.0, loss_over_m_plus_1=True))
+    opt_theirs = torch.optim.SGD([bank.offsets], lr=1.0)
+    losses.append(optimization_step_authors(theirs, clip_model, *tokens, crops, opt_theirs))
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
-    moved = fast.augmentation_bank.offsets - start
-    assert moved.abs().max() > 0
-    assert torch.allclose(fast.augmentation_bank.offsets, naive.augmentation_bank.offsets,
-                          atol=1e-5, rtol=0)
-    assert all(p.grad is None for p in naive.parameters())  # the loop left no gradients behind
+    assert (ours.augmentation_bank.offsets - start).abs().max() > 0
+    assert torch.allclose(ours.augmentation_bank.offsets, bank.offsets, atol=1e-5, rtol=0)
+    assert all(p.grad is None for p in theirs.parameters())  # no gradients left behind
+
+
+def test_mean_token_attention_pool_equals_clips_pool(detector):
+    model, _ = detector
+    pool = model.roi_heads.attnpool
+    assert isinstance(pool, MeanTokenAttentionPool)
+    g = torch.Generator().manual_seed(1)
+    features = torch.randn(4, pool.k_proj.in_features, 7, 7, generator=g, requires_grad=True)
+    grads = []
+    for forward in (pool.forward, lambda x: AttentionPool2d.forward(pool, x)):
+        out = forward(features)
+        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
+        grads.append(torch.autograd.grad((out * weights).sum(), [features, pool.k_proj.weight]))
+        grads[-1] = (out.detach(), *grads[-1])
+    for a, b in zip(*grads):
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+    features = torch.randn(2, model.backbone.output_shape()["res4"].channels, 14, 14, generator=g)
+    assert torch.allclose(authors_clip_embeddings(model, features),
+                          torch.nn.functional.normalize(pool(model.roi_heads.res5(features)),
+                                                        dim=-1), atol=1e-5)
 
 
 def test_detector_iteration_uses_cached_class_text(detector, monkeypatch):

@@ -60,21 +60,32 @@ def count_flops(step: Callable[[], None]) -> int:
     return counter.get_total_flops()
 
 
-def matmul_flops_per_s(device: str, n: int = 2048, repeats: int = 5) -> float:
-    """The machine's own fp32 matmul throughput: best of ``repeats`` n x n products."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    torch.mm(a, b)  # warm-up
+def _best_seconds(fn: Callable[[], object], device: str, repeats: int) -> float:
+    fn()  # warm-up
     best = float("inf")
     for _ in range(repeats):
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        torch.mm(a, b)
+        fn()
         if device == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best
+    return best
+
+
+def peak_flops_per_s(device: str, repeats: int = 5) -> Dict[str, float]:
+    """The machine's own fp32 throughput, best of ``repeats``: a 2048 x 2048 matmul (BLAS) and a
+    3x3 convolution of layer4's shape in channels-last (oneDNN on the CPU, which may use wider
+    vector units than BLAS does); ``peak`` is the larger of the two."""
+    n = 2048
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    matmul = 2 * n ** 3 / _best_seconds(lambda: torch.mm(a, b), device, repeats)
+    x = torch.randn(32, 512, 14, 14, device=device).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(512, 512, 3, 3, device=device).contiguous(memory_format=torch.channels_last)
+    conv = 2 * x.numel() * 512 * 9 / _best_seconds(
+        lambda: torch.nn.functional.conv2d(x, w, padding=1), device, repeats)
+    return {"matmul": matmul, "conv": conv, "peak": max(matmul, conv)}
 
 
 def timing_stats(times: List[float]) -> Dict[str, float]:

@@ -15,7 +15,7 @@ from domaingen.engine import Trainer, load_config
 from domaingen.utils.files import atomic_write
 
 from . import classification, detection
-from .measure import PeakMemory, count_flops, matmul_flops_per_s, timing_stats
+from .measure import PeakMemory, count_flops, peak_flops_per_s, timing_stats
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "configs")
@@ -91,7 +91,7 @@ def time_case(ctx: Context, name: str, setup, peak_flops: float) -> dict:
     if flops is not None:
         result["gflop_per_step"] = flops / 1e9
         result["gflop_per_s"] = flops / 1e9 / stats["median_s"]
-        result["fraction_of_matmul_peak"] = flops / stats["median_s"] / peak_flops
+        result["fraction_of_peak"] = flops / stats["median_s"] / peak_flops
     return result
 
 
@@ -109,11 +109,11 @@ def ratios(module, results: List[dict]) -> List[dict]:
 
 def markdown(results: List[dict], ratio_rows: List[dict]) -> str:
     lines = ["| model | case | batch | median s | IQR s | min s | max s | it/s | img/s | "
-             "GFLOP/step | GFLOP/s | % matmul peak | peak MB | % loader |",
+             "GFLOP/step | GFLOP/s | % of peak | peak MB | % loader |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         flops = (f"{r['gflop_per_step']:.1f} | {r['gflop_per_s']:.1f} | "
-                 f"{100 * r['fraction_of_matmul_peak']:.0f}" if "gflop_per_step" in r
+                 f"{100 * r['fraction_of_peak']:.0f}" if "gflop_per_step" in r
                  else " | | ")
         loader = f"{100 * r['loader_share']:.1f}" if "loader_share" in r else ""
         lines.append(f"| {r['model']} | {r['case']} | {r['batch']} | {r['median_s']:.4f} | "
@@ -180,9 +180,11 @@ def main(argv=None) -> Dict:
     args = parse_args(argv)
     for message in ("torch.meshgrid", "Converting a tensor with requires_grad"):
         warnings.filterwarnings("ignore", message=message)
-    peak = matmul_flops_per_s(args.device)
+    measured = peak_flops_per_s(args.device)
+    peak = measured["peak"]
     print(f"{args.device}: {torch.get_num_threads()} CPU threads, torch {torch.__version__}; "
-          f"matmul peak {peak / 1e9:.1f} GFLOP/s; {args.warmup} warm-up + {args.iters} timed "
+          f"fp32 peak {peak / 1e9:.1f} GFLOP/s (matmul {measured['matmul'] / 1e9:.1f}, 3x3 conv "
+          f"{measured['conv'] / 1e9:.1f}); {args.warmup} warm-up + {args.iters} timed "
           f"iterations per case", flush=True)
     suites = sorted(SUITES) if args.suite == "all" else [args.suite]
     results, ratio_rows = [], []
@@ -202,7 +204,9 @@ def main(argv=None) -> Dict:
         ratio_rows += ratios(module, suite_results)
     print("\n" + markdown(results, ratio_rows))
     report = {"device": args.device, "threads": torch.get_num_threads(),
-              "torch": torch.__version__, "matmul_peak_gflop_per_s": peak / 1e9,
+              "torch": torch.__version__, "peak_gflop_per_s": peak / 1e9,
+              "matmul_gflop_per_s": measured["matmul"] / 1e9,
+              "conv_gflop_per_s": measured["conv"] / 1e9,
               "iters": args.iters, "warmup": args.warmup, "opts": args.opts, "results": results,
               "ratios": ratio_rows}
     if args.json:

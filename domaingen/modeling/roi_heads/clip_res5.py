@@ -12,6 +12,7 @@ from domaingen.clip import build_clip_from_cfg, encode_prompts
 from domaingen.data.metadata import class_names_from_cfg
 
 from ..backbone import freeze_batchnorm
+from .attention_pool import MeanTokenAttentionPool
 from .text_classifier import TextEmbeddingClassifier
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class ClipRes5ROIHeads(Res5ROIHeads):
         logger.info(f"Text classifier: {len(classes)} classes {classes}, "
                     f"templates {list(cfg.MODEL.TEXT_CLASSIFIER.TEMPLATES)}")
         ret["res5"] = layer4
-        ret["attnpool"] = visual.attnpool
+        ret["attnpool"] = MeanTokenAttentionPool.from_pool(visual.attnpool)
         out_channels = layer4[-1].conv3.out_channels
         ret["box_predictor"] = TextEmbeddingClassifier(
             cfg, ShapeSpec(channels=out_channels, height=1, width=1), text_embeddings=text)
