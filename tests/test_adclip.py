@@ -147,8 +147,8 @@ def test_training_losses_are_the_weighted_parts():
         feats, mus, sigmas = model._encode_images(data["source"] + data["target"])
         domain, image = model.prompt_learner.domain_and_image_tokens(mus, sigmas)
         pairs = (domain[:2].repeat(2, 1, 1), domain[2:].repeat(2, 1, 1))
-        text = model.encode_tokens(model.prompt_learner.prompts(*pairs, image),
-                                   model.prompt_learner.tokens.eot_positions)
+        text = model.encode_context(model.prompt_learner.tokens,
+                                    model.prompt_learner.context(*pairs, image))
         logits = model.logit_scale * torch.einsum("bd,bkd->bk", feats, text)
         mapped = model.prompt_learner.style_mapping([m[:2] for m in mus], [s[:2] for s in sigmas])
         expected = {

@@ -147,9 +147,9 @@ def test_coop_eval_encodes_class_text_once_per_context(monkeypatch):
     model = build_model(load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"))).eval()
     features = torch.nn.functional.normalize(torch.randn(3, 64), dim=-1)
     calls = []
-    forward = ClipTextEncoder.forward
-    monkeypatch.setattr(ClipTextEncoder, "forward",
-                        lambda self, *a, **k: calls.append(1) or forward(self, *a, **k))
+    encode = ClipTextEncoder.encode_shared_prefix
+    monkeypatch.setattr(ClipTextEncoder, "encode_shared_prefix",
+                        lambda self, *a, **k: calls.append(1) or encode(self, *a, **k))
     with torch.no_grad():
         first = model.class_logits(features)
         again = model.class_logits(features[:2])
@@ -185,3 +185,53 @@ def test_text_checkpointing_gives_the_same_features_and_gradients_and_is_wired_t
     assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
     assert results[0][1].abs().sum() > 0
     assert len(recomputations) == 3  # the checkpointed encoder only, once per chunk
+
+
+@pytest.mark.parametrize("pack_tokens", [224, 5])
+def test_shared_prefix_path_equals_the_77_token_path_with_gradients(pack_tokens):
+    cfg = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+                      ["MODEL.META_ARCHITECTURE", "CoCoOpClassifier"])
+    model = build_model(cfg).eval()
+    model.text_encoder.pack_tokens = pack_tokens  # 5: several packs, one class each
+    prompts = model.prompts
+    assert prompts.prefix_shared
+    lengths = tuple((prompts.eot_positions - prompts.n_ctx).tolist())
+    packs = text_module.packed_layout(lengths, 1 + prompts.n_ctx, pack_tokens)
+    assert len(packs) == (1 if pack_tokens == 224 else len(lengths))
+    ctx = (prompts.ctx + 0.1 * torch.randn(3, *prompts.ctx.shape)).requires_grad_(True)
+    results = []
+    for truncate in (True, False):
+        model.truncate_text = truncate
+        text = model.encode_context(prompts, ctx)  # [3, K, D]
+        weights = torch.randn(text.shape, generator=torch.Generator().manual_seed(0))
+        grad, = torch.autograd.grad((text * weights).sum(), ctx)
+        results.append((text.detach(), grad))
+    assert results[0][0].shape == (3, prompts.num_classes, results[0][0].shape[-1])
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=0, atol=1e-5)
+    grads = results[0][1], results[1][1]
+    assert (grads[0] - grads[1]).abs().max() <= 1e-4 * grads[1].abs().max()
+
+
+def test_packed_layout_masks_other_classes_and_keeps_positions():
+    (classes, tokens, positions, mask, ends), = text_module.packed_layout((2, 3), 2, 224)
+    assert classes.tolist() == [0, 0, 1, 1, 1] and tokens.tolist() == [0, 1, 0, 1, 2]
+    assert positions.tolist() == [2, 3, 2, 3, 4] and ends.tolist() == [3, 6]
+    allowed = (mask == 0).int().tolist()
+    assert allowed[1] == [1, 1, 0, 0, 0, 0, 0]  # prefix: causal, never a suffix token
+    assert allowed[3] == [1, 1, 1, 1, 0, 0, 0]  # class 0's second token
+    assert allowed[6] == [1, 1, 0, 0, 1, 1, 1]  # class 1's last token: prefix + its own
+
+
+def test_shared_prefix_path_recomputes_per_pack_with_text_checkpoint(monkeypatch):
+    cfg = load_config(os.path.join(QUICK, "synthetic_domains_adclip.yaml"),
+                      ["MODEL.CLIP.TEXT_CHECKPOINT", "True"])
+    model = build_model(cfg)
+    recomputations = []
+    monkeypatch.setattr(text_module, "checkpoint",
+                        lambda *a, **k: recomputations.append(1) or checkpoint(*a, **k))
+    tokens = model.prompt_learner.tokens
+    ctx = torch.randn(2, tokens.n_ctx, model.text_encoder.width, requires_grad=True)
+    model.text_encoder.pack_tokens = 1  # one pack per class
+    text = model.encode_context(tokens, ctx)
+    text.sum().backward()
+    assert len(recomputations) == tokens.num_classes and ctx.grad.abs().sum() > 0

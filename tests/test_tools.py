@@ -40,7 +40,7 @@ def test_benchmark_smallest_cases_report_time_memory_flops_and_ratios(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     cases = {r["case"]: r for r in report["results"]}
-    assert set(cases) == {"text_encoding[7,truncated]", "text_encoding[7,naive]",
+    assert set(cases) == {"text_encoding[7,ours]", "text_encoding[7,authors]",
                           "optimization_step[ours]", "optimization_step[authors]"}
     for r in cases.values():
         assert r["model"] == "tiny" and r["iters"] == 2
@@ -50,15 +50,15 @@ def test_benchmark_smallest_cases_report_time_memory_flops_and_ratios(tmp_path):
             r["gflop_per_s"] / report["peak_gflop_per_s"])
     assert report["peak_gflop_per_s"] == max(report["matmul_gflop_per_s"],
                                              report["conv_gflop_per_s"])
-    # The 77-token path does more work than the truncated one; so does the authors' step.
-    assert cases["text_encoding[7,naive]"]["gflop_per_step"] > \
-        5 * cases["text_encoding[7,truncated]"]["gflop_per_step"]
+    # The authors' 77-token prompts do more work than our shared-prefix path; so does their step.
+    assert cases["text_encoding[7,authors]"]["gflop_per_step"] > \
+        5 * cases["text_encoding[7,ours]"]["gflop_per_step"]
     assert cases["optimization_step[authors]"]["gflop_per_step"] > \
         cases["optimization_step[ours]"]["gflop_per_step"]
     assert {r["ratio"] for r in report["ratios"]} == {
-        "text_encoding at 7 classes: naive / truncated",
+        "text_encoding at 7 classes: authors' path / ours",
         "optimization step: authors' path / ours"}
-    assert "| tiny | text_encoding[7,naive] | 2 images x 7 classes = 14 prompts |" in proc.stdout
+    assert "| tiny | text_encoding[7,authors] | 2 images x 7 classes = 14 prompts |" in proc.stdout
 
 
 def test_benchmark_training_loop_reports_the_loader_share(tmp_path):
@@ -152,7 +152,7 @@ def test_benchmark_opts_override_every_config_after_the_cases_own_keys():
 def test_benchmark_case_patterns_take_brackets_literally():
     from domaingen.benchmark.runner import case_matches
 
-    assert case_matches("text_encoding[7,naive]", "*[7,*")
-    assert not case_matches("spg_inference[345,naive]", "*[7,*")  # a glob class would match ","
+    assert case_matches("text_encoding[7,authors]", "*[7,*")
+    assert not case_matches("spg_inference[345,authors]", "*[7,*")  # a glob class would match ","
     assert case_matches("train_loop[adclip,2 workers]", "train_loop[adclip,2 workers]")
     assert case_matches("train_loop[coop,0 workers]", "train_loop[coop,? workers]")

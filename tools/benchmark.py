@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Time domaingen's hot paths beside their naive twins (random weights, no dataset needed).
+"""Time domaingen's hot paths beside twins of the authors' paths (random weights, no dataset).
 
     python tools/benchmark.py --suite detection --model tiny            # seconds
     python tools/benchmark.py --suite classification --model ViT-B-16 --cases 'text_encoding*'
@@ -7,9 +7,10 @@
 
 Each case runs warm-up iterations (the first one counts FLOPs with torch's operator counter),
 then timed ones; the table gives median, interquartile range, min and max seconds per step,
-images/s, GFLOP per step, achieved GFLOP/s and its share of this machine's fp32 matmul
-throughput (measured at start), and peak memory (RSS on CPU, max allocated on CUDA); then the
-naive / fast ratios. Cases and naive twins: domaingen/benchmark/{detection,classification}.py.
+images/s, GFLOP per step, achieved GFLOP/s and its share of this machine's fp32 peak (the
+faster of a matmul and a channels-last convolution, measured at start), and peak memory (RSS on
+CPU, max allocated on CUDA); then the authors' path / ours ratios. Cases live in
+domaingen/benchmark/{detection,classification}.py, the authors' twins in .../naive.py.
 """
 from domaingen.benchmark.runner import main
 

@@ -1,11 +1,15 @@
 """Twins of domaingen's fast paths that do the work the authors' code does: the reference the
 benchmark times against and the tests compare with (same results, fp32). Each docstring names
 the authors' function it mirrors and what it leaves out."""
+import contextlib
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from detectron2.modeling.roi_heads import Res5ROIHeads
 from open_clip.modified_resnet import AttentionPool2d
+
+from domaingen.clip import build_clip_from_cfg
 
 
 def authors_clip_embeddings(model, features: torch.Tensor) -> torch.Tensor:
@@ -28,8 +32,8 @@ def optimization_step_authors(model, clip_model, source_tokens: torch.Tensor,
     M graphs are kept until one backward of ``(sum of cosine distances + sum of L1) / (M + 1)``,
     which also computes the gradients of every trainable layer4 / attention-pool weight; only
     the offsets take an Adam step. Left out: their data-loader crops (``crops`` are given),
-    ``.cuda()`` copies and the loss-dict logging. BatchNorm is whatever ``model`` has (theirs is
-    train-mode BatchNorm; the benchmark runs both paths with frozen BatchNorm).
+    ``.cuda()`` copies and the loss-dict logging. BatchNorm is whatever ``model`` has (the
+    benchmark builds it as theirs, in train mode; the tests compare with frozen BatchNorm).
     """
     bank = model.augmentation_bank
     with torch.no_grad():
@@ -62,3 +66,63 @@ def optimization_step_authors(model, clip_model, source_tokens: torch.Tensor,
 def domain_prompt_tokens(tokenizer, source_prompt: str, target_prompts: Sequence[str]):
     """(source [1, 77], targets [M, 77]) token ids, as the authors tokenise them once."""
     return tokenizer([source_prompt]), tokenizer(list(target_prompts))
+
+
+def authors_detector(model, cfg):
+    """Turn ``model`` (a ClipGapRCNN built with ``MODEL.CLIP.FROZEN_BN False``: CLIP's
+    BatchNorm in train mode, as theirs) into the detector vidit09/domaingen trains
+    (``ClipRCNNWithClipBackboneWithOffsetGenTrainable`` with ``ClipRes5ROIHeadsAttn``,
+    ``ClipFastRCNNOutputLayers``/``ClipPredictor`` and the ``ClipRN101`` backbone).
+
+    Their ROI head pools with CLIP's own attention pool (all 1 + 7x7 tokens), so the ROI head's
+    pool goes back to open_clip's ``AttentionPool2d`` with the same weights. Their model also
+    carries modules the iteration never runs, all in its checkpoint: ``ClipPredictor.model``'s
+    text tower (its visual tower is the backbone), ``frozen_clip_model`` (a full second CLIP
+    copy), the R101 ``res5`` block ``Res5ROIHeads`` builds (trainable), and four unused
+    trainable Linear layers (``ClipPredictor.projection{,_global}``, ``ClipRN101.proj``,
+    ``ClipRN101.global_proj``). Left out: their visualisation hooks and ``.cuda()`` copies.
+    """
+    heads = model.roi_heads
+    pool = heads.attnpool
+    grid = round((pool.positional_embedding.shape[0] - 1) ** 0.5)
+    clip_pool = AttentionPool2d(grid, pool.k_proj.in_features, pool.num_heads,
+                                pool.c_proj.out_features)
+    clip_pool.load_state_dict(pool.state_dict())
+    heads.attnpool = clip_pool
+    text_tower = build_clip_from_cfg(cfg)
+    del text_tower.visual
+    frozen_copy = build_clip_from_cfg(cfg)
+    for p in [*text_tower.parameters(), *frozen_copy.parameters()]:
+        p.requires_grad_(False)
+    channels = heads.res5[-1].conv3.out_channels
+    embed_dim = pool.c_proj.out_features
+    model.authors_unused = torch.nn.ModuleDict({
+        "clip_text": text_tower, "frozen_clip_model": frozen_copy,
+        "res5": Res5ROIHeads._build_res5_block(cfg)[0],
+        "projection": torch.nn.Linear(channels, embed_dim),
+        "projection_global": torch.nn.Linear(channels, embed_dim),
+        "proj": torch.nn.Linear(embed_dim, embed_dim),
+        "global_proj": torch.nn.Linear(embed_dim, embed_dim)}).to(pool.positional_embedding.device)
+    return model
+
+
+@contextlib.contextmanager
+def per_image_text(model):
+    """Within the block, ``model`` (a CLIP classifier with ``truncate_text`` False) encodes its
+    prompts one image at a time: K 77-token prompts per text-encoder call, the loop over the
+    images of a batch that the authors' CoCoOp (KaiyangZhou/CoOp ``CustomCLIP.forward``) and
+    AD-CLIP (mainaksingha01/AD-CLIP ``CustomCLIP.forward``) run. Prompts shared by all images
+    (CoOp's) stay one call. Left out: nothing of the text work; their fp16 towers run here in
+    the benchmark's precision."""
+    encode = model.encode_tokens
+
+    def looped(tokens, eot_positions):
+        if tokens.dim() == 3:
+            return encode(tokens, eot_positions)
+        return torch.stack([encode(t, eot_positions) for t in tokens])
+
+    model.encode_tokens = looped
+    try:
+        yield
+    finally:
+        del model.encode_tokens

@@ -128,7 +128,7 @@ def markdown(results: List[dict], ratio_rows: List[dict]) -> str:
 
 def case_matches(name: str, pattern: str) -> bool:
     """Shell-style ``*`` and ``?``; brackets are literal, as in the case names
-    (``text_encoding[7,naive]``)."""
+    (``text_encoding[7,authors]``)."""
     regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
     return re.fullmatch(regex, name) is not None
 

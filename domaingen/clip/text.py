@@ -1,5 +1,6 @@
 """CLIP text side: tokenizer, an end-of-text-truncated text encoder, fixed-prompt embeddings."""
-from typing import Optional, Sequence
+import functools
+from typing import Optional, Sequence, Tuple
 
 import open_clip
 import torch
@@ -87,10 +88,72 @@ class ClipTextEncoder(nn.Module):
             parts = [self.transformer(part, attn_mask=mask) for part in x.split(chunk)]
         x = torch.cat(parts)
         x = x[torch.arange(x.shape[0], device=x.device), eot_positions]
-        x = self.ln_final(x)  # per-token LayerNorm: applying it after the gather is exact
+        return self._project(x)  # per-token LayerNorm: applying it after the gather is exact
+
+    # A packed sequence (shared prefix + several classes' suffixes) holds at most this many
+    # suffix tokens: attention stays a small share of the cost and its memory bounded.
+    pack_tokens = 224
+
+    def encode_shared_prefix(self, prefix: torch.Tensor, suffix: torch.Tensor,
+                             suffix_lengths: torch.Tensor) -> torch.Tensor:
+        """Text features [B, K, D] of the K prompts ``prefix[b] + suffix[k, :suffix_lengths[k]]``
+        of each of B prefixes [B, P, W] (token embeddings; the suffix [K, S, W] ends with the
+        end-of-text token).
+
+        The causal mask makes a prefix token's states the same in every class's prompt, so each
+        prefix is encoded once: its P tokens and the suffixes of several classes form one packed
+        sequence in which a suffix token attends to the prefix and to its own class's earlier
+        tokens only, at the positions it has in its own prompt. Equal to encoding the K full
+        prompts (up to float rounding), for B*(P + sum of suffix lengths) tokens instead of
+        B*K*(P + max suffix length).
+        """
+        n, p = prefix.shape[:2]
+        cast_dtype = self.transformer.get_cast_dtype()
+        prefix = prefix.to(cast_dtype) + self.positional_embedding[:p].to(cast_dtype)
+        recompute = self.checkpoint and torch.is_grad_enabled() and prefix.requires_grad
+        outputs = []
+        for classes, tokens, positions, mask, ends in packed_layout(
+                tuple(suffix_lengths.tolist()), p, self.pack_tokens):
+            packed = suffix[classes, tokens].to(cast_dtype) + \
+                self.positional_embedding[positions].to(cast_dtype)
+            x = torch.cat([prefix, packed.expand(n, -1, -1)], dim=1)
+            mask = mask.to(x.device)
+            if recompute:
+                x = checkpoint(self.transformer, x, attn_mask=mask, use_reentrant=False)
+            else:
+                x = self.transformer(x, attn_mask=mask)
+            outputs.append(x[:, ends.to(x.device)])
+        return self._project(torch.cat(outputs, dim=1))
+
+    def _project(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.ln_final(x)
         if isinstance(self.text_projection, nn.Linear):
             return self.text_projection(x)
         return x if self.text_projection is None else x @ self.text_projection
+
+
+@functools.lru_cache(maxsize=64)
+def packed_layout(lengths: Tuple[int, ...], p: int, pack_tokens: int):
+    """Classes (in order) packed greedily into sequences of <= ``pack_tokens`` suffix tokens
+    after a ``p``-token prefix. Per pack: the class and token index of each packed token, its
+    position in its own prompt, the additive attention mask over [prefix, packed] (causal, and
+    a suffix token sees only the prefix and its own class) and each class's end-of-text index."""
+    packs, start = [], 0
+    while start < len(lengths):
+        stop, total = start + 1, lengths[start]
+        while stop < len(lengths) and total + lengths[stop] <= pack_tokens:
+            total, stop = total + lengths[stop], stop + 1
+        classes = torch.cat([torch.full((lengths[k],), k) for k in range(start, stop)])
+        tokens = torch.cat([torch.arange(lengths[k]) for k in range(start, stop)])
+        owner = torch.cat([torch.full((p,), -1), classes])
+        position = torch.cat([torch.arange(p), p + tokens])
+        allowed = (position[None, :] <= position[:, None]) & (
+            (owner[None, :] == -1) | (owner[None, :] == owner[:, None]))
+        mask = torch.zeros(allowed.shape).masked_fill_(~allowed, float("-inf"))
+        ends = p + torch.tensor(lengths[start:stop]).cumsum(0) - 1
+        packs.append((classes, tokens, p + tokens, mask, ends))
+        start = stop
+    return packs
 
 
 @torch.no_grad()

@@ -38,11 +38,17 @@ class ADCLIPPromptLearner(nn.Module):
         self.tokens = PromptTokens(clip_model, model_name, class_names,
                                    2 * len(dims) + n_image_tokens)
 
+    @staticmethod
+    def context(source_domain: torch.Tensor, target_domain: torch.Tensor,
+                image_tokens: torch.Tensor) -> torch.Tensor:
+        """The context [B, 2L + n, W] of B images' prompts: their domain tokens [B, L, W]
+        (source and target slots), then their image tokens [B, n, W]."""
+        return torch.cat([source_domain, target_domain, image_tokens], dim=1)
+
     def prompts(self, source_domain: torch.Tensor, target_domain: torch.Tensor,
                 image_tokens: torch.Tensor) -> torch.Tensor:
-        """Token embeddings [B, K, T, W] of the prompts of B images for every class from their
-        domain tokens [B, L, W] (source and target slots) and image tokens [B, n, W]."""
-        return self.tokens.assemble(torch.cat([source_domain, target_domain, image_tokens], 1))
+        """Token embeddings [B, K, T, W] of the prompts of B images for every class."""
+        return self.tokens.assemble(self.context(source_domain, target_domain, image_tokens))
 
     def domain_and_image_tokens(self, mus: List[torch.Tensor], sigmas: List[torch.Tensor]):
         return self.style(mus, sigmas), self.content(mus)

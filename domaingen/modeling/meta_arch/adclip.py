@@ -80,8 +80,8 @@ class ADCLIPClassifier(ClipImageClassifier):
         return F.normalize(embedding.float(), dim=-1), mus, sigmas
 
     def _logits_and_text(self, image_features, source_domain, target_domain, image_tokens):
-        prompts = self.prompt_learner.prompts(source_domain, target_domain, image_tokens)
-        text = self.encode_tokens(prompts, self.prompt_learner.tokens.eot_positions)  # [B, K, D]
+        ctx = self.prompt_learner.context(source_domain, target_domain, image_tokens)
+        text = self.encode_context(self.prompt_learner.tokens, ctx)  # [B, K, D]
         logits = self.logit_scale * torch.einsum("bd,bkd->bk", image_features, text)
         return logits, text
 

@@ -92,6 +92,19 @@ class ClipImageClassifier(nn.Module):
                                   eot_positions=eot, truncate=self.truncate_text)
         return F.normalize(feats.float(), dim=-1).view(*lead, -1)
 
+    def encode_context(self, prompts, ctx: torch.Tensor) -> torch.Tensor:
+        """Normalised text features of ``prompts`` (a PromptTokens) with context ``ctx``:
+        [n, W] -> [K, D], [B, n, W] -> [B, K, D]. Where all classes share the start token +
+        context and :attr:`truncate_text` is on, each context is encoded once for all classes
+        (``ClipTextEncoder.encode_shared_prefix``); else every prompt whole (``encode_tokens``)."""
+        if not (self.truncate_text and prompts.prefix_shared):
+            return self.encode_tokens(prompts.assemble(ctx), prompts.eot_positions)
+        single = ctx.dim() == 2
+        feats = self.text_encoder.encode_shared_prefix(*prompts.split(ctx[None] if single
+                                                                      else ctx))
+        feats = F.normalize(feats.float(), dim=-1)
+        return feats[0] if single else feats
+
     def class_logits(self, image_features: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -139,10 +152,6 @@ class _ContextClassifier(ClipImageClassifier):
                 "class_token_position": p.CLASS_TOKEN_POSITION,
                 "class_specific": p.CLASS_SPECIFIC_CONTEXT}
 
-    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Normalised text features of prompt embeddings [..., K, L, W] -> [..., K, D]."""
-        return self.encode_tokens(tokens, self.prompts.eot_positions)
-
 
 @META_ARCH_REGISTRY.register()
 class CoOpClassifier(_ContextClassifier):
@@ -158,11 +167,11 @@ class CoOpClassifier(_ContextClassifier):
     def class_text_features(self) -> torch.Tensor:
         ctx = self.prompts.ctx
         if self.training or not self.cache_text:
-            return self.encode(self.prompts.assemble(ctx))
+            return self.encode_context(self.prompts, ctx)
         key = (ctx._version, ctx.data_ptr(), ctx.device, self.truncate_text)
         if self._text_cache is None or self._text_cache[0] != key:
             with torch.no_grad():
-                self._text_cache = (key, self.encode(self.prompts.assemble(ctx)))
+                self._text_cache = (key, self.encode_context(self.prompts, ctx))
         return self._text_cache[1]
 
     def class_logits(self, image_features):
@@ -192,5 +201,5 @@ class CoCoOpClassifier(_ContextClassifier):
 
     def class_logits(self, image_features):
         ctx = self.prompts.ctx + self.meta_net(image_features)[:, None]
-        text = self.encode(self.prompts.assemble(ctx))  # [B, K, D]
+        text = self.encode_context(self.prompts, ctx)  # [B, K, D]
         return self.logit_scale * torch.einsum("bd,bkd->bk", image_features, text)

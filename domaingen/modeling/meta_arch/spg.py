@@ -25,7 +25,7 @@ class SPGClassifier(ClipImageClassifier):
     Training goes through the GAN run step (``domaingen.engine.spg``, built by the Trainer), which
     uses :attr:`generator`, :attr:`discriminator`, :meth:`domain_prompt_labels` and
     :meth:`sample_noise`. In eval, every image gets its own generated prompt and the class text
-    features of all images x classes come from one batched call of the truncated text encoder.
+    features of all images x classes come from the text encoder's shared-prefix path.
     The evaluation noise of an image is seeded by ``eval_noise_seed`` and its file name, so
     results do not depend on batch size or process count (``eval_noise_seed < 0``: unseeded).
     ``share_first_prompt`` reproduces the authors' test loop, which gives every image of a batch
@@ -100,8 +100,7 @@ class SPGClassifier(ClipImageClassifier):
 
     def logits_from_prompts(self, image_features: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         """Logits [B, K] of images [B, D] under their own prompt contexts [B, n_ctx, width]."""
-        # [B, K, D] from one text-encoder call
-        text = self.encode_tokens(self.prompts.assemble(ctx), self.prompts.eot_positions)
+        text = self.encode_context(self.prompts, ctx)  # [B, K, D]
         return self.logit_scale * torch.einsum("bd,bkd->bk", image_features, text)
 
     def forward(self, batched_inputs):
@@ -111,7 +110,7 @@ class SPGClassifier(ClipImageClassifier):
         features = self.image_features(batched_inputs)
         ctx = self.generator(self.eval_noise(batched_inputs), features)
         if self.share_first_prompt:  # the authors' test loop: the first prompt for all
-            text = self.encode_tokens(self.prompts.assemble(ctx[0]), self.prompts.eot_positions)
+            text = self.encode_context(self.prompts, ctx[0])
             logits = self.logit_scale * features @ text.t()
         else:
             logits = self.logits_from_prompts(features, ctx)

@@ -63,6 +63,19 @@ class PromptTokens(nn.Module):
     def num_classes(self) -> int:
         return self.token_prefix.shape[0]
 
+    @property
+    def prefix_shared(self) -> bool:
+        """Whether all classes' prompts start with the same start token + context."""
+        return not self.reorder and not self.class_specific
+
+    def split(self, ctx: torch.Tensor):
+        """For contexts ``ctx`` [B, n_ctx, W]: the prompts' shared prefixes [B, 1 + n_ctx, W]
+        (start token + context), the class suffixes [K, S, W] (class name, full stop, end of
+        text, then padding) and the suffix lengths [K] up to the end-of-text token."""
+        start = self.token_prefix[0].expand(ctx.shape[0], 1, -1)
+        prefix = torch.cat([start, ctx.to(start.dtype)], dim=1)
+        return prefix, self.token_suffix, self.eot_positions - self.n_ctx
+
     def assemble(self, ctx: torch.Tensor) -> torch.Tensor:
         """Token embeddings for every class with context ``ctx``: [n, W] shared, [B, n, W] per
         image, or [K, n, W] per class (class-specific context)."""
