@@ -14,6 +14,7 @@ from domaingen.benchmark.detection import random_detection_batch
 from domaingen.benchmark.naive import (authors_clip_embeddings, domain_prompt_tokens,
                                        optimization_step_authors)
 from domaingen.clip import ClipTextEncoder, build_clip_from_cfg, encode_prompts, get_tokenizer
+from domaingen.clip import onednn as onednn_module
 from domaingen.clip import text as text_module
 from domaingen.engine import load_config
 from domaingen.modeling.augmentation import augmentation_step
@@ -187,8 +188,11 @@ def test_text_checkpointing_gives_the_same_features_and_gradients_and_is_wired_t
     assert len(recomputations) == 3  # the checkpointed encoder only, once per chunk
 
 
-@pytest.mark.parametrize("pack_tokens", [224, 5])
-def test_shared_prefix_path_equals_the_77_token_path_with_gradients(pack_tokens):
+@pytest.mark.parametrize("pack_tokens,onednn", [(224, False), (5, False), (224, True)])
+def test_shared_prefix_path_equals_the_77_token_path_with_gradients(pack_tokens, onednn,
+                                                                    monkeypatch):
+    if onednn:  # every product of the packed path as a oneDNN 1x1 convolution
+        monkeypatch.setattr(onednn_module, "MIN_MACS", 0)
     cfg = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
                       ["MODEL.META_ARCHITECTURE", "CoCoOpClassifier"])
     model = build_model(cfg).eval()
@@ -235,3 +239,18 @@ def test_shared_prefix_path_recomputes_per_pack_with_text_checkpoint(monkeypatch
     text = model.encode_context(tokens, ctx)
     text.sum().backward()
     assert len(recomputations) == tokens.num_classes and ctx.grad.abs().sum() > 0
+
+
+def test_onednn_linear_equals_f_linear_with_gradients(monkeypatch):
+    monkeypatch.setattr(onednn_module, "MIN_MACS", 0)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 9, 16, generator=g, requires_grad=True)
+    w = torch.randn(24, 16, generator=g, requires_grad=True)
+    b = torch.randn(24, generator=g, requires_grad=True)
+    results = []
+    for fn in (onednn_module.linear, torch.nn.functional.linear):
+        y = fn(x, w, b)
+        results.append((y.detach(), *torch.autograd.grad((y ** 2).sum(), [x, w, b])))
+    assert results[0][0].shape == (2, 9, 24)
+    for a, c in zip(*results):
+        torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-5)

@@ -6,8 +6,10 @@ import open_clip
 import torch
 import torch.nn.functional as F
 from torch import nn
+from open_clip.transformer import ResidualAttentionBlock
 from torch.utils.checkpoint import checkpoint
 
+from . import onednn
 from .models import register_model_configs
 
 
@@ -119,17 +121,47 @@ class ClipTextEncoder(nn.Module):
             x = torch.cat([prefix, packed.expand(n, -1, -1)], dim=1)
             mask = mask.to(x.device)
             if recompute:
-                x = checkpoint(self.transformer, x, attn_mask=mask, use_reentrant=False)
+                x = checkpoint(self._transformer_onednn, x, mask, use_reentrant=False)
             else:
-                x = self.transformer(x, attn_mask=mask)
+                x = self._transformer_onednn(x, mask)
             outputs.append(x[:, ends.to(x.device)])
         return self._project(torch.cat(outputs, dim=1))
+
+    def _transformer_onednn(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``self.transformer(x, attn_mask=mask)`` for open_clip's standard blocks, with every
+        matrix product through ``onednn.linear``; other block types run as they are."""
+        blocks = self.transformer.resblocks
+        if not (self.transformer.batch_first and all(map(_standard_block, blocks))):
+            return self.transformer(x, attn_mask=mask)
+        for block in blocks:
+            x = _block_onednn(block, x, mask)
+        return x
 
     def _project(self, x: torch.Tensor) -> torch.Tensor:
         x = self.ln_final(x)
         if isinstance(self.text_projection, nn.Linear):
             return self.text_projection(x)
         return x if self.text_projection is None else x @ self.text_projection
+
+
+def _standard_block(block: nn.Module) -> bool:
+    return (isinstance(block, ResidualAttentionBlock) and not hasattr(block, "ln_1_kv")
+            and block.attn.batch_first and block.attn.in_proj_weight is not None
+            and block.attn.bias_k is None and hasattr(block.mlp, "c_fc"))
+
+
+def _block_onednn(block: ResidualAttentionBlock, x: torch.Tensor, mask: torch.Tensor):
+    """open_clip's ``ResidualAttentionBlock.forward(x, attn_mask=mask)`` (no dropout), its
+    projections and MLP through ``onednn.linear``."""
+    attn, mlp = block.attn, block.mlp
+    n, length, width = x.shape
+    qkv = onednn.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = qkv.view(n, length, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype))
+    out = out.transpose(1, 2).reshape(n, length, width)
+    x = x + block.ls_1(onednn.linear(out, attn.out_proj.weight, attn.out_proj.bias))
+    hidden = mlp.gelu(onednn.linear(block.ln_2(x), mlp.c_fc.weight, mlp.c_fc.bias))
+    return x + block.ls_2(onednn.linear(hidden, mlp.c_proj.weight, mlp.c_proj.bias))
 
 
 @functools.lru_cache(maxsize=64)
