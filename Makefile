@@ -42,15 +42,24 @@ evidence: setup
 test: setup
 	$(PY) -m pytest -q tests
 
-# CPU benchmark of the cases the README's Performance table reports (tens of minutes on 2 cores);
+# CPU benchmark of the cases the README's Performance table reports (about an hour on 2 cores);
 # `$(PY) tools/benchmark.py --help` for suites, models, cases and --device cuda.
 bench: setup
-	$(PY) tools/benchmark.py --suite detection --model RN101 --cases 'optimization_step*' \
-		--crops 2 --iters 1 --json output/bench/detection_RN101.json
+	$(PY) tools/benchmark.py --suite detection --model RN101 --iters 3 --cases 'optimization_step*' \
+		--json output/bench/optimization_step_RN101.json
+	$(PY) tools/benchmark.py --suite detection --model RN101 --iters 2 \
+		--cases 'detector_train_iter[aug]' --cases 'detector_train_iter[parts]' \
+		--json output/bench/detector_RN101.json
+	$(PY) tools/benchmark.py --suite detection --model RN101 --iters 2 \
+		--cases 'detector_train_iter[authors]' --json output/bench/detector_authors_RN101.json
 	$(PY) tools/benchmark.py --suite classification --model ViT-B-16 --iters 3 \
-		--cases 'text_encoding*' --cases 'spg_*[7,*' --cases 'spg_*[345,*' \
-		--cases 'spg_train_step' --cases 'train_loop[coop*' \
+		--cases 'text_encoding[*' --cases 'spg_inference[*' --cases 'cocoop_inference[7,*' \
+		--cases 'cocoop_inference[65,*' --cases 'adclip_inference[7,*' \
+		--cases 'adclip_inference[65,*' --cases 'adclip_train_step[7,*' \
+		--cases 'coop_train_step[7,*' --cases 'spg_train_step' \
 		--json output/bench/classification_ViT-B-16.json
+	$(PY) tools/benchmark.py --suite classification --model ViT-B-16 --iters 3 --batch 1 \
+		--cases 'adclip_train_step[65,*' --json output/bench/adclip_65_ViT-B-16.json
 	$(PY) tools/benchmark.py --suite detection --model RN101 --cases 'train_loop*' --iters 4 \
 		--json output/bench/train_loop_RN101.json
 	$(PY) tools/benchmark.py --suite all --model tiny --cases 'train_loop*' --iters 20 \

@@ -7,19 +7,18 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
-from open_clip.modified_resnet import AttentionPool2d
 from torch.utils.checkpoint import checkpoint
 
 from domaingen.benchmark.detection import random_detection_batch
 from domaingen.benchmark.naive import (authors_clip_embeddings, domain_prompt_tokens,
                                        optimization_step_authors)
-from domaingen.clip import ClipTextEncoder, build_clip_from_cfg, encode_prompts, get_tokenizer
+from domaingen.clip import (ClipTextEncoder, MeanTokenAttentionPool, build_clip_from_cfg,
+                            clip_attention_pool, encode_prompts, get_tokenizer)
 from domaingen.clip import onednn as onednn_module
 from domaingen.clip import text as text_module
 from domaingen.engine import load_config
 from domaingen.modeling.augmentation import augmentation_step
 from domaingen.modeling.augmentation.bank import domain_text_directions
-from domaingen.modeling.roi_heads.attention_pool import MeanTokenAttentionPool
 from domaingen.modeling.roi_heads import detector_class_names
 
 QUICK = os.path.join(os.path.dirname(__file__), "..", "configs", "quick")
@@ -66,16 +65,21 @@ def test_mean_token_attention_pool_equals_clips_pool(detector):
     model, _ = detector
     pool = model.roi_heads.attnpool
     assert isinstance(pool, MeanTokenAttentionPool)
+    original = clip_attention_pool(pool)
+    assert type(original) is not MeanTokenAttentionPool
+    assert list(original.state_dict()) == list(pool.state_dict())
     g = torch.Generator().manual_seed(1)
     features = torch.randn(4, pool.k_proj.in_features, 7, 7, generator=g, requires_grad=True)
     grads = []
-    for forward in (pool.forward, lambda x: AttentionPool2d.forward(pool, x)):
+    for forward in (pool.forward, pool.forward_all_tokens):
         out = forward(features)
         weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
         grads.append(torch.autograd.grad((out * weights).sum(), [features, pool.k_proj.weight]))
         grads[-1] = (out.detach(), *grads[-1])
     for a, b in zip(*grads):
         assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+    with torch.no_grad():
+        torch.testing.assert_close(original(features), pool(features), rtol=0, atol=1e-5)
     features = torch.randn(2, model.backbone.output_shape()["res4"].channels, 14, 14, generator=g)
     assert torch.allclose(authors_clip_embeddings(model, features),
                           torch.nn.functional.normalize(pool(model.roi_heads.res5(features)),

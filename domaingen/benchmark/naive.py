@@ -7,15 +7,16 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from detectron2.modeling.roi_heads import Res5ROIHeads
-from open_clip.modified_resnet import AttentionPool2d
 
-from domaingen.clip import build_clip_from_cfg
+from domaingen.clip import MeanTokenAttentionPool, build_clip_from_cfg, clip_attention_pool
 
 
 def authors_clip_embeddings(model, features: torch.Tensor) -> torch.Tensor:
     """normalise(attnpool(layer4(features))) with CLIP's own attention pool (attention over all
     1 + H*W tokens, as the authors' ``backbone.attention_global_pool`` runs it)."""
-    pooled = AttentionPool2d.forward(model.roi_heads.attnpool, model.roi_heads.res5(features))
+    pool = model.roi_heads.attnpool
+    pool = pool.forward_all_tokens if isinstance(pool, MeanTokenAttentionPool) else pool
+    pooled = pool(model.roi_heads.res5(features))
     return F.normalize(pooled, dim=-1)
 
 
@@ -84,11 +85,7 @@ def authors_detector(model, cfg):
     """
     heads = model.roi_heads
     pool = heads.attnpool
-    grid = round((pool.positional_embedding.shape[0] - 1) ** 0.5)
-    clip_pool = AttentionPool2d(grid, pool.k_proj.in_features, pool.num_heads,
-                                pool.c_proj.out_features)
-    clip_pool.load_state_dict(pool.state_dict())
-    heads.attnpool = clip_pool
+    heads.attnpool = clip_attention_pool(pool)
     text_tower = build_clip_from_cfg(cfg)
     del text_tower.visual
     frozen_copy = build_clip_from_cfg(cfg)

@@ -8,11 +8,10 @@ from detectron2.modeling.poolers import ROIPooler
 from detectron2.modeling.roi_heads import Res5ROIHeads
 from torch import nn
 
-from domaingen.clip import build_clip_from_cfg, encode_prompts
+from domaingen.clip import MeanTokenAttentionPool, build_clip_from_cfg, encode_prompts
 from domaingen.data.metadata import class_names_from_cfg
 
 from ..backbone import freeze_batchnorm
-from .attention_pool import MeanTokenAttentionPool
 from .text_classifier import TextEmbeddingClassifier
 
 logger = logging.getLogger(__name__)

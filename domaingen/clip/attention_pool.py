@@ -19,10 +19,11 @@ class MeanTokenAttentionPool(AttentionPool2d):
     @classmethod
     def from_pool(cls, pool: AttentionPool2d) -> "MeanTokenAttentionPool":
         """A copy of ``pool`` with its weights."""
-        grid = round((pool.positional_embedding.shape[0] - 1) ** 0.5)
-        new = cls(grid, pool.k_proj.in_features, pool.num_heads, pool.c_proj.out_features)
-        new.load_state_dict(pool.state_dict())
-        return new.to(pool.positional_embedding.device)
+        return _copy(cls, pool)
+
+    def forward_all_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """open_clip's computation: attention for all 1 + H*W tokens, the mean token kept."""
+        return super().forward(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, channels = x.shape[:2]
@@ -39,3 +40,15 @@ class MeanTokenAttentionPool(AttentionPool2d):
         w_v = self.v_proj.weight.view(heads, head_dim, channels)
         values = torch.einsum("nhc,hdc->nhd", pooled, w_v).reshape(n, channels) + self.v_proj.bias
         return self.c_proj(values)
+
+
+def clip_attention_pool(pool: AttentionPool2d) -> AttentionPool2d:
+    """open_clip's own ``AttentionPool2d`` (attention over all tokens) with ``pool``'s weights."""
+    return _copy(AttentionPool2d, pool)
+
+
+def _copy(cls, pool: AttentionPool2d):
+    grid = round((pool.positional_embedding.shape[0] - 1) ** 0.5)
+    new = cls(grid, pool.k_proj.in_features, pool.num_heads, pool.c_proj.out_features)
+    new.load_state_dict(pool.state_dict())
+    return new.to(pool.positional_embedding.device)
