@@ -35,7 +35,11 @@ class MeanTokenAttentionPool(AttentionPool2d):
         q = self.q_proj(tokens[:, 0]).view(n, heads, head_dim) * head_dim ** -0.5
         w_k = self.k_proj.weight.view(heads, head_dim, channels)
         q_in = torch.einsum("nhd,hdc->nhc", q, w_k)  # the query in input space, per head
-        attention = torch.bmm(q_in, tokens.transpose(1, 2)).softmax(dim=-1)  # [N, heads, T]
+        # q . b_k is the same for every token and cancels in the softmax; it is kept so that
+        # the key bias stays in the graph (a zero gradient, as in the original; DDP needs it).
+        key_bias = torch.einsum("nhd,hd->nh", q, self.k_proj.bias.view(heads, head_dim))
+        logits = torch.bmm(q_in, tokens.transpose(1, 2)) + key_bias[..., None]
+        attention = logits.softmax(dim=-1)  # [N, heads, T]
         pooled = torch.bmm(attention, tokens)  # [N, heads, C]
         w_v = self.v_proj.weight.view(heads, head_dim, channels)
         values = torch.einsum("nhc,hdc->nhd", pooled, w_v).reshape(n, channels) + self.v_proj.bias

@@ -128,10 +128,11 @@ class ClipTextEncoder(nn.Module):
         return self._project(torch.cat(outputs, dim=1))
 
     def _transformer_onednn(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``self.transformer(x, attn_mask=mask)`` for open_clip's standard blocks, with every
-        matrix product through ``onednn.linear``; other block types run as they are."""
+        """``self.transformer(x, attn_mask=mask)``; for fp32 on the CPU and open_clip's standard
+        blocks, with every matrix product through ``onednn.linear``."""
         blocks = self.transformer.resblocks
-        if not (self.transformer.batch_first and all(map(_standard_block, blocks))):
+        if not (x.device.type == "cpu" and x.dtype == torch.float32
+                and self.transformer.batch_first and all(map(_standard_block, blocks))):
             return self.transformer(x, attn_mask=mask)
         for block in blocks:
             x = _block_onednn(block, x, mask)
