@@ -1,12 +1,13 @@
-"""CLIP text side: tokenizer, an end-of-text-truncated text encoder, fixed-prompt embeddings."""
+"""CLIP text side: tokenizer, a text encoder (end-of-text-truncated, and a shared-prefix path for
+per-image contexts), fixed-prompt embeddings."""
 import functools
 from typing import Optional, Sequence, Tuple
 
 import open_clip
 import torch
 import torch.nn.functional as F
-from torch import nn
 from open_clip.transformer import ResidualAttentionBlock
+from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from . import onednn
