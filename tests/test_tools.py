@@ -76,6 +76,26 @@ def test_benchmark_training_loop_reports_the_loader_share(tmp_path):
     assert row.rstrip(" |").split("|")[-1].strip() == f"{100 * result['loader_share']:.1f}"
 
 
+def test_benchmark_detector_iteration_against_the_authors_detector(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = run_tool("benchmark.py", "--suite", "detection", "--model", "tiny", "--iters", "1",
+                    "--warmup", "1", "--batch", "1", "--cases", "detector_train_iter[a*",
+                    "--cases", "detector_train_iter[parts]", "--json", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    cases = {r["case"]: r for r in report["results"]}
+    ours, theirs = cases["detector_train_iter[aug]"], cases["detector_train_iter[authors]"]
+    # Theirs carries a second CLIP, a text tower and an R101 res5; it pools over all tokens.
+    assert theirs["checkpoint_mb"] > 2 * ours["checkpoint_mb"] > 0
+    assert theirs["gflop_per_step"] > ours["gflop_per_step"]
+    parts = cases["detector_train_iter[parts]"]
+    assert set(parts["parts_s"]) == {"trunk", "rpn", "roi_layer4", "roi_attention_pool",
+                                     "roi_pooler_predictor_loss"}
+    assert all(t > 0 for t in parts["parts_s"].values())
+    assert sum(parts["parts_share"].values()) == pytest.approx(1.0)
+    assert [r["ratio"] for r in report["ratios"]] == ["detector iteration: authors' path / ours"]
+
+
 def test_benchmark_rejects_an_unknown_model():
     assert "RN50x64" in tool_error("benchmark.py", "--model", "tiny,RN50x64")
 
