@@ -24,8 +24,8 @@ $(STAMP): setup.py Makefile tools/install_detectron2.py
 # semantic stand-in RN CLIP (trained once on the pretraining world, then cached) and evaluated on
 # the five synthetic domains; prints both tables and their mAPs side by side.
 quickstart: setup
-	$(PY) -m domaingen.data.synthetic --kind diverse_weather
-	$(PY) -m domaingen.clip.standin --model domaingen-semantic-RN
+	$(PY) -m domaingen.miniature.synthetic --kind diverse_weather
+	$(PY) -m domaingen.miniature.standin --model domaingen-semantic-RN
 	$(PY) tools/train_net.py --config-file configs/evidence/diverse_weather_clip_rcnn.yaml \
 		OUTPUT_DIR $(QUICK)/diverse_weather_clip_rcnn
 	$(PY) tools/train_net.py --config-file configs/evidence/diverse_weather_clip_gap.yaml \

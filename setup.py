@@ -12,8 +12,10 @@ setup(
     long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["domaingen", "domaingen.*"]),
-    package_data={"domaingen.clip": ["model_configs/*.json"]},
+    packages=[*find_packages(include=["domaingen", "domaingen.*"]), "domaingen.configs"],
+    # The top-level configs/ ships as domaingen.configs (domaingen.config.get_config_file).
+    package_dir={"domaingen.configs": "configs"},
+    package_data={"domaingen.clip": ["model_configs/*.json"], "domaingen.configs": ["**/*.yaml"]},
     install_requires=[
         "torch>=2.1",
         "torchvision",
@@ -30,8 +32,8 @@ setup(
     extras_require={"test": ["pytest"]},
     entry_points={
         "console_scripts": [
-            "domaingen-train=domaingen.engine.cli:run",
-            "domaingen-synthetic=domaingen.data.synthetic.__main__:main",
+            "domaingen-train=domaingen.engine.cli:run_cli",
+            "domaingen-synthetic=domaingen.miniature.synthetic.__main__:main",
         ]
     },
 )

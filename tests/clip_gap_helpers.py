@@ -2,7 +2,7 @@
 import os
 
 from domaingen.engine import load_config
-from domaingen.modeling.augmentation import build_augmentation_bank
+from domaingen.methods.clip_gap import build_augmentation_bank
 
 REPO = os.path.join(os.path.dirname(__file__), "..")
 GAP_CONFIG = os.path.join(REPO, "configs", "quick", "diverse_weather_clip_gap.yaml")

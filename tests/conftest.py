@@ -33,7 +33,7 @@ def seeded_rngs():
 @pytest.fixture(scope="session")
 def synthetic_weather():
     """The synthetic Diverse Weather tree at the registered location (generated once)."""
-    from domaingen.data.synthetic import generate_diverse_weather
+    from domaingen.miniature.synthetic import generate_diverse_weather
 
     root = os.path.join(os.environ["DETECTRON2_DATASETS"], "synthetic_diverse_weather")
     generate_diverse_weather(root, seed=0, num_train=24, num_test=8, num_target=6)
@@ -44,7 +44,7 @@ def synthetic_weather():
 def synthetic_domains():
     """The synthetic classification domains (photo, sketch, cartoon, painting; 6 images per
     class and domain) at the registered location."""
-    from domaingen.data.synthetic.domains import generate_domains
+    from domaingen.miniature.synthetic.domains import generate_domains
 
     generate_domains(os.environ["DETECTRON2_DATASETS"], seed=0, num_per_class=6)
 
@@ -87,7 +87,7 @@ def launch_on_cpu(worker, args, nprocs=2):
 def standin_clip():
     """Path of the contrastively trained tiny-ViT stand-in for pretrained CLIP weights (kept in
     the temp dir between runs: same model, steps and seed give the same file)."""
-    from domaingen.clip.standin import train_standin_clip
+    from domaingen.miniature.standin import train_standin_clip
 
     path = os.path.join(tempfile.gettempdir(), "domaingen-test-cache", "standin-tiny-ViT-200.pt")
     if not os.path.exists(path):

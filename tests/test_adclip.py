@@ -10,9 +10,9 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 
 from domaingen.clip import get_tokenizer
-from domaingen.data.paired import build_paired_train_loader
+from domaingen.methods.adclip import build_paired_train_loader
 from domaingen.engine import Trainer, load_config
-from domaingen.modeling.adclip import (
+from domaingen.methods.adclip import (
     MultiScaleStatistics,
     batch_normalized_entropy,
     mean_entropy,

@@ -18,7 +18,7 @@ from torch import nn
 import domaingen.engine.lock as lock
 import domaingen.utils.files as files
 from domaingen.engine import AtomicCheckpointer, CheckpointError, ConfigError, Trainer, load_config
-from domaingen.engine.cli import main, run
+from domaingen.engine.cli import main, run_cli
 from domaingen.engine.lock import OutputDirError, lock_output_dir, release_output_dir
 
 from conftest import FAST_OPTS, QUICK_CONFIG
@@ -201,7 +201,7 @@ def test_an_unwritable_output_dir_is_one_line(tmp_path, monkeypatch):
     (tmp_path / "a_file").write_text("")
     out = tmp_path / "a_file" / "run"
     with pytest.raises(SystemExit) as err:  # tools/train_net.py: the message, no traceback
-        run(["--config-file", COOP, "OUTPUT_DIR", str(out)])
+        run_cli(["--config-file", COOP, "OUTPUT_DIR", str(out)])
     assert err.value.code == (f"OutputDirError: OUTPUT_DIR {out} is not writable (Not a "
                               f"directory): set OUTPUT_DIR to a folder this user can write")
 

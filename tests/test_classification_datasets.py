@@ -23,8 +23,8 @@ from domaingen.data.datasets import (
     register_all_classification,
     split_per_class,
 )
-from domaingen.data.synthetic.__main__ import main
-from domaingen.data.synthetic.domains import generate_domains
+from domaingen.miniature.synthetic.__main__ import main
+from domaingen.miniature.synthetic.domains import generate_domains
 
 PACS_DOMAINS = ("art_painting", "cartoon", "photo", "sketch")
 

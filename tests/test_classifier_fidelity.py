@@ -10,10 +10,9 @@ from detectron2.data import MetadataCatalog, get_detection_dataset_dicts
 from detectron2.modeling import build_model
 
 from domaingen.clip import build_clip_model
-from domaingen.config.authors import authors_switches
-from domaingen.engine import Trainer, load_config
+from domaingen.engine import Trainer, load_config, method_of
 from domaingen.engine.schedules import build_lr_scheduler, epoch_lr_factor
-from domaingen.modeling.spg import save_domain_prompt
+from domaingen.methods.spg import save_domain_prompt
 
 REPO = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(REPO, "configs", "quick")
@@ -148,25 +147,20 @@ def test_epochs_drop_the_last_partial_batch(synthetic_domains, tmp_path):
 
 # ------------------------------------------------------------------------------ reproduction
 
-AUTHORS_CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "classification", "pacs",
-                                                "*_authors.yaml")))
+SPG_METHODS = ("zsclip", "coop", "cocoop", "spg", "spg_stage1")
 
 
-def test_every_spg_method_has_a_reproduction_config():
-    names = {os.path.basename(p) for p in AUTHORS_CONFIGS}
-    assert {f"{m}_ViT-B-16_authors.yaml" for m in
-            ("zsclip", "coop", "cocoop", "spg", "spg_stage1")} <= names
-
-
-@pytest.mark.parametrize("path", AUTHORS_CONFIGS, ids=os.path.basename)
-def test_reproduction_configs_set_every_switch_to_the_authors_side(path):
-    cfg = load_config(path)
-    switches = authors_switches(cfg.MODEL.META_ARCHITECTURE)
-    assert switches, cfg.MODEL.META_ARCHITECTURE
-    ours = load_config(path.replace("_authors.yaml", ".yaml"))
-    for key, value in switches.items():
-        node, ours_node = cfg, ours
-        for part in key.split("."):
-            node, ours_node = getattr(node, part), getattr(ours_node, part)
-        assert node == value, key
-        assert ours_node != value, f"{key}: our default config is already on the authors' side"
+@pytest.mark.parametrize("method", SPG_METHODS)
+def test_the_authors_mode_sets_every_switch_for_every_dataset(method):
+    for path in glob.glob(os.path.join(REPO, "configs", "classification", "*",
+                                       f"{method}_ViT-B-16.yaml")):
+        cfg = load_config(path, ["REPRODUCE_AUTHORS", "True"])
+        ours = load_config(path)
+        switches = method_of(cfg).authors_switches
+        assert switches, cfg.MODEL.META_ARCHITECTURE
+        for key, value in switches.items():
+            node, ours_node = cfg, ours
+            for part in key.split("."):
+                node, ours_node = getattr(node, part), getattr(ours_node, part)
+            assert node == value, key
+            assert ours_node != value, f"{key}: {path} is already on the authors' side"

@@ -13,9 +13,9 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from domaingen.clip import encode_prompts
-from domaingen.data.crops import RandomCropsMapper
+from domaingen.methods.clip_gap.crops import RandomCropsMapper
 from domaingen.engine import Trainer, load_config
-from domaingen.modeling.augmentation import (
+from domaingen.methods.clip_gap import (
     AugmentationBankError,
     SemanticAugmentationBank,
     augmentation_loss,

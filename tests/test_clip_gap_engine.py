@@ -9,11 +9,11 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-import domaingen.engine.augmentation as engine_augmentation
+import domaingen.methods.clip_gap.optimize as engine_augmentation
 from domaingen.clip import build_clip_from_cfg
 from domaingen.engine import Trainer, load_config
-from domaingen.engine.augmentation import BANK_FILE, optimize_augmentations
-from domaingen.modeling.augmentation import (
+from domaingen.methods.clip_gap import BANK_FILE, optimize_augmentations
+from domaingen.methods.clip_gap import (
     AugmentationBankError,
     SemanticAugmentationBank,
     build_augmentation_bank,

@@ -13,11 +13,11 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 from detectron2.solver import build_lr_scheduler
 
-from domaingen.data.crops import resize_crops
+from domaingen.methods.clip_gap.crops import resize_crops
 from domaingen.engine import ConfigError, Trainer
 from domaingen.engine.trainer import detection_test_dicts
 from domaingen.evaluation.voc_ap import average_precision
-from domaingen.modeling.augmentation import augmentation_step
+from domaingen.methods.clip_gap import augmentation_step
 
 from clip_gap_helpers import gap_cfg, small_cfg, TRAIN_SET
 

@@ -10,15 +10,15 @@ from detectron2.utils.events import EventStorage
 from torch.utils.checkpoint import checkpoint
 
 from domaingen.benchmark.detection import random_detection_batch
-from domaingen.benchmark.naive import (authors_clip_embeddings, domain_prompt_tokens,
+from domaingen.benchmark.authors_paths import (authors_clip_embeddings, domain_prompt_tokens,
                                        optimization_step_authors)
 from domaingen.clip import (ClipTextEncoder, MeanTokenAttentionPool, build_clip_from_cfg,
                             clip_attention_pool, encode_prompts, get_tokenizer)
 from domaingen.clip import onednn as onednn_module
 from domaingen.clip import text as text_module
 from domaingen.engine import load_config
-from domaingen.modeling.augmentation import augmentation_step
-from domaingen.modeling.augmentation.bank import domain_text_directions
+from domaingen.methods.clip_gap import augmentation_step
+from domaingen.methods.clip_gap.offset_bank import domain_text_directions
 from domaingen.modeling.roi_heads import detector_class_names
 
 QUICK = os.path.join(os.path.dirname(__file__), "..", "configs", "quick")

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from detectron2.modeling import build_model
 
 from domaingen.engine import Trainer, load_config
-from domaingen.engine.spg_pipeline import main as spg_pipeline
-from domaingen.modeling.spg import (
+from domaingen.methods.spg.pipeline import main as spg_pipeline
+from domaingen.methods.spg import (
     DomainPromptError,
     PromptDiscriminator,
     PromptGenerator,

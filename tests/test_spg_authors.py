@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from detectron2.modeling import build_model
 
 from domaingen.engine import Trainer, load_config
-from domaingen.engine import spg_pipeline
-from domaingen.modeling.spg import (
+from domaingen.methods.spg import pipeline as spg_pipeline
+from domaingen.methods.spg import (
     DomainPromptError,
     PromptDiscriminator,
     PromptGenerator,
@@ -156,12 +156,10 @@ def test_pipeline_domain_prompts_skip_stage_one(authors_dir, tmp_path, monkeypat
                         lambda config, *a: calls.append((config, *a)) or {"test": 90.0})
     text = spg_pipeline.main(["--dataset", "pacs", "--target", "sketch", "--authors",
                               "--domain-prompts", str(authors_dir), "--output-dir", str(tmp_path)])
-    (config, dataset, domain, protocol, label_opts, out_dir, _), = calls
-    assert config.endswith(os.path.join("pacs", "spg_ViT-B-16_authors.yaml"))
+    (config, dataset, domain, protocol, label_opts, out_dir, opts), = calls
+    assert config.endswith(os.path.join("pacs", "spg_ViT-B-16.yaml"))
+    assert list(opts) == ["REPRODUCE_AUTHORS", "True"]
     assert (dataset, domain, protocol) == ("pacs", "sketch", "multi_source")
     assert label_opts == ["MODEL.SPG.AUTHORS_DOMAIN_PROMPTS", str(authors_dir)]
     assert out_dir == os.path.join(str(tmp_path), "sketch", "stage2_authors_labels")
     assert "| sketch   |   90.0 |" in text
-    with pytest.raises(FileNotFoundError, match="--authors: no reproduction config"):
-        spg_pipeline.main(["--dataset", "synthetic_domains", "--target", "sketch", "--authors",
-                           "--output-dir", str(tmp_path)])

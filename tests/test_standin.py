@@ -10,7 +10,7 @@ from domaingen.clip.models import _create
 from domaingen.data.datasets import DIVERSE_WEATHER_CLASSES
 from domaingen.data.datasets.builtin import DIVERSE_WEATHER_DOMAINS
 from domaingen.data.datasets.classification import SYNTHETIC_DOMAINS, SYNTHETIC_DOMAINS_CLASSES
-from domaingen.data.synthetic.world import SHAPE_CAPTIONS, STREET_PHRASES, render_world
+from domaingen.miniature.synthetic.world import SHAPE_CAPTIONS, STREET_PHRASES, render_world
 
 
 def test_world_captions_name_the_object_and_the_domain_and_the_world_is_seeded():

@@ -6,9 +6,9 @@ import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from domaingen.data.datasets import DIVERSE_WEATHER_CLASSES, DIVERSE_WEATHER_DOMAINS, load_voc_style_instances, register_all
-from domaingen.data.synthetic import generate_diverse_weather
-from domaingen.data.synthetic.weather_styles import TARGET_STRENGTH
-from domaingen.data.synthetic.__main__ import main
+from domaingen.miniature.synthetic import generate_diverse_weather
+from domaingen.miniature.synthetic.weather_styles import TARGET_STRENGTH
+from domaingen.miniature.synthetic.__main__ import main
 
 SMALL = dict(num_train=14, num_test=4, num_target=3)
 

@@ -10,9 +10,17 @@ then timed ones; the table gives median, interquartile range, min and max second
 images/s, GFLOP per step, achieved GFLOP/s and its share of this machine's fp32 peak (the
 faster of a matmul and a channels-last convolution, measured at start), and peak memory (RSS on
 CPU, max allocated on CUDA); then the authors' path / ours ratios. Cases live in
-domaingen/benchmark/{detection,classification}.py, the authors' twins in .../naive.py.
+domaingen/benchmark/{detection,classification}.py, the authors' twins in .../authors_paths.py.
 """
-from domaingen.benchmark.runner import main
+import os
+import warnings
+
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+
+from domaingen.benchmark.runner import main  # noqa: E402
+from domaingen.utils.process import quiet_library_messages  # noqa: E402
 
 if __name__ == "__main__":
+    quiet_library_messages()
     main()

@@ -2,9 +2,9 @@
 """Convert a detector checkpoint of the CLIP-the-Gap authors (vidit09/domaingen) to domaingen.
 
     python tools/convert_clip_gap_checkpoint.py their_model_best.pth ours.pth \
-        --config-file configs/diverse_weather/clip_gap_RN101_authors.yaml
-    python tools/train_net.py --config-file configs/diverse_weather/clip_gap_RN101_authors.yaml \
-        --eval-only MODEL.WEIGHTS ours.pth
+        --config-file configs/diverse_weather/clip_gap_RN101.yaml
+    python tools/train_net.py --config-file configs/diverse_weather/clip_gap_RN101.yaml \
+        --eval-only MODEL.WEIGHTS ours.pth REPRODUCE_AUTHORS True
 
 The config names the architecture (ClipGapRCNN for theirs with offsets, ClipRCNN for their
 baseline), the classes and prompts; trailing KEY VALUE pairs override it. Their unused modules
@@ -17,8 +17,9 @@ import logging
 import torch
 from detectron2.modeling import build_model
 
+from domaingen.config import get_config_file
 from domaingen.engine import load_config
-from domaingen.modeling.clip_gap_checkpoint import (
+from domaingen.methods.clip_gap.authors_checkpoint import (
     AuthorsCheckpointError,
     convert_authors_state,
     read_authors_checkpoint,
@@ -30,14 +31,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="the authors' checkpoint (.pth)")
     parser.add_argument("output", help="where to write the domaingen checkpoint")
-    parser.add_argument("--config-file", default="configs/diverse_weather/clip_gap_RN101_authors.yaml")
+    parser.add_argument("--config-file", default="diverse_weather/clip_gap_RN101.yaml",
+                        help="a config file, or a shipped config's name below configs/")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="unpickle the file fully (only for a file you trust)")
     parser.add_argument("opts", nargs="*", help="config overrides KEY VALUE ...")
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = load_config(args.config_file, ["MODEL.WEIGHTS", "", "MODEL.CLIP.WEIGHTS", "",
-                                         "MODEL.DEVICE", "cpu", *args.opts])
+    cfg = load_config(get_config_file(args.config_file), ["MODEL.WEIGHTS", "", "MODEL.CLIP.WEIGHTS", "",
+                                         "MODEL.DEVICE", "cpu", "REPRODUCE_AUTHORS", "True",
+                                         *args.opts])
     try:
         state = read_authors_checkpoint(args.source, args.allow_pickle)
         target = build_model(cfg).state_dict()

@@ -5,7 +5,17 @@ datasets with the semantic stand-in CLIPs, mean ± std over seeds.
     python tools/evidence.py              # seeds 0 1 2 -> output/evidence/evidence.md, .csv, .png
     python tools/evidence.py --quick      # one seed
 """
-from domaingen.evidence.run import main
+import os
+import warnings
+
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+
+from domaingen.engine.cli import one_line_errors  # noqa: E402
+from domaingen.miniature.evidence.run import main  # noqa: E402
+from domaingen.utils.process import quiet_library_messages  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    quiet_library_messages()
+    with one_line_errors():
+        main()

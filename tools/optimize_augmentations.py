@@ -8,21 +8,34 @@ OUTPUT_DIR/augmentation_loss.png; train the detector with it through
 MODEL.CLIP_GAP.AUG_WEIGHTS. Accepts Detectron2's arguments (--num-gpus N: the bank gradient is
 averaged over processes).
 """
-from detectron2.engine import default_argument_parser
+import os
+import warnings
 
-from domaingen.engine import Trainer, launch, setup
-from domaingen.engine.augmentation import optimize_augmentations
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+
+from detectron2.engine import default_argument_parser  # noqa: E402
+
+from domaingen.engine import ConfigError, Trainer, launch, setup  # noqa: E402
+from domaingen.engine.cli import one_line_errors  # noqa: E402
+from domaingen.engine.runner import output_dir_session  # noqa: E402
+from domaingen.methods.clip_gap import optimize_augmentations  # noqa: E402
+from domaingen.utils.process import quiet_library_messages  # noqa: E402
 
 
 def main(args):
     cfg = setup(args)
     if cfg.MODEL.META_ARCHITECTURE != "ClipGapRCNN":
-        raise SystemExit(f"{args.config_file}: MODEL.META_ARCHITECTURE is "
-                         f"{cfg.MODEL.META_ARCHITECTURE}; the optimization step needs ClipGapRCNN")
-    model = Trainer.build_model(cfg)
-    model.train()
-    optimize_augmentations(cfg, model)
+        raise ConfigError(f"{args.config_file}: MODEL.META_ARCHITECTURE is "
+                          f"{cfg.MODEL.META_ARCHITECTURE}; the optimization step needs ClipGapRCNN")
+    cfg.freeze()
+    with output_dir_session(cfg, args):
+        model = Trainer.build_model(cfg)
+        model.train()
+        optimize_augmentations(cfg, model)
 
 
 if __name__ == "__main__":
-    launch(main, default_argument_parser().parse_args())
+    quiet_library_messages()
+    with one_line_errors():
+        launch(main, default_argument_parser().parse_args())

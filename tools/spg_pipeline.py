@@ -8,7 +8,17 @@ held-out evaluation, for one target or all of them; rerunning continues where it
     python tools/spg_pipeline.py --dataset pacs --target sketch --authors \
         --domain-prompts prompt_labels/PACS/ViT-B16/seed_1    # the authors' run and labels
 """
-from domaingen.engine.spg_pipeline import main
+import os
+import warnings
+
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+
+from domaingen.engine.cli import one_line_errors  # noqa: E402
+from domaingen.methods.spg.pipeline import main  # noqa: E402
+from domaingen.utils.process import quiet_library_messages  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    quiet_library_messages()
+    with one_line_errors():
+        main()

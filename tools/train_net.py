@@ -3,10 +3,19 @@
 
     python tools/train_net.py --config-file configs/quick/diverse_weather_clip_rcnn.yaml
     python tools/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/.../model_final.pth
+    python tools/train_net.py --config-file ... REPRODUCE_AUTHORS True   # the authors' behaviour
     python tools/train_net.py --config-file ... --num-gpus 2          # 2 processes (gloo on CPU)
     torchrun --nproc-per-node 2 tools/train_net.py --config-file ... --dist-url env://
 """
-from domaingen.engine.cli import run
+import os
+import warnings
+
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+
+from domaingen.engine.cli import run_cli  # noqa: E402
+from domaingen.utils.process import quiet_library_messages  # noqa: E402
 
 if __name__ == "__main__":
-    run()
+    quiet_library_messages()
+    run_cli()

@@ -1,1 +1,1 @@
-"""``tools/benchmark.py``: timed cases of domaingen's hot paths beside their naive twins."""
+"""``tools/benchmark.py``: timed cases of domaingen's hot paths beside twins of the authors' paths."""

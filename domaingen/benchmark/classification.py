@@ -4,7 +4,7 @@ CoOp's and AD-CLIP's training loops on images read from disk (``training_loop``)
 
 ``[ours]`` cases run domaingen's text path (each image's prompt prefix encoded once for all
 classes, up to the end-of-text token); ``[authors]`` cases the authors' path: 77-token prompts,
-one image at a time for CoCoOp and AD-CLIP (``naive.per_image_text``), SPG's test batch of one
+one image at a time for CoCoOp and AD-CLIP (``authors_paths.per_image_text``), SPG's test batch of one
 image. Ratios compare seconds per image.
 Class names: PACS's 7 and Office-Home's 65 real ones; for 345, single-token words spread over
 CLIP's vocabulary, so prompts are as long as PACS's and the per-class cost compares (DomainNet's
@@ -21,10 +21,10 @@ from detectron2.utils.events import EventStorage
 from domaingen.clip import get_tokenizer
 from domaingen.data.datasets.classification import PACS_CLASSES
 from domaingen.engine import Trainer
-from domaingen.engine.spg import SPGTrainer
+from domaingen.methods.spg.run_step import SPGTrainer
 
 from . import training_loop
-from .naive import per_image_text
+from .authors_paths import per_image_text
 
 OFFICE_HOME_CLASSES = (
     "Alarm_Clock Backpack Batteries Bed Bike Bottle Bucket Calculator Calendar Candles Chair "

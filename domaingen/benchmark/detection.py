@@ -12,11 +12,11 @@ from detectron2.utils.events import EventStorage
 from domaingen.clip import build_clip_from_cfg, encode_prompts, get_tokenizer
 from domaingen.modeling.roi_heads import detector_class_names
 from domaingen.engine import Trainer
-from domaingen.modeling.augmentation import augmentation_step
-from domaingen.modeling.augmentation.bank import domain_text_directions
+from domaingen.methods.clip_gap.offset_bank import domain_text_directions
+from domaingen.methods.clip_gap.step import augmentation_step
 
 from . import training_loop
-from .naive import authors_detector, domain_prompt_tokens, optimization_step_authors
+from .authors_paths import authors_detector, domain_prompt_tokens, optimization_step_authors
 
 CROP_SIZE = 224
 IMAGE_HW = (600, 1000)

@@ -11,14 +11,13 @@ from typing import Dict, List
 import numpy as np
 import torch
 
+from domaingen.config import get_config_file
 from domaingen.engine import Trainer, load_config
 from domaingen.utils.files import atomic_write
 
 from . import classification, detection
 from .measure import PeakMemory, count_flops, peak_flops_per_s, timing_stats
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "configs")
 SUITES = {"detection": detection, "classification": classification}
 DEFAULT_MODELS = {"detection": "tiny,RN101", "classification": "tiny,ViT-B-16"}
 SEED = 0
@@ -41,7 +40,7 @@ class Context:
     def load(self, config: str, opts: List[str]):
         """The config ``configs/<config>`` with random CLIP weights, the device, ``opts`` and
         then the command line's ``--opts``."""
-        return load_config(os.path.join(CONFIG_DIR, config), [
+        return load_config(get_config_file(config), [
             "MODEL.CLIP.WEIGHTS", "", "MODEL.DEVICE", self.device, "OUTPUT_DIR", ""] + list(opts)
             + list(self.args.opts))
 

@@ -6,6 +6,7 @@ from .models import (
     build_clip_from_cfg,
     build_clip_model,
     image_input_dtype,
+    one_clip_per_model,
     register_model_configs,
 )
 from .text import ClipTextEncoder, encode_prompts, get_tokenizer
@@ -14,5 +15,5 @@ from .weights import ClipWeightsError
 __all__ = [
     "CLIP_MEAN", "CLIP_STD", "ClipTextEncoder", "ClipWeightsError", "MeanTokenAttentionPool",
     "build_clip_from_cfg", "build_clip_model", "clip_attention_pool", "encode_prompts",
-    "get_tokenizer", "image_input_dtype", "register_model_configs",
+    "get_tokenizer", "image_input_dtype", "one_clip_per_model", "register_model_configs",
 ]

@@ -1,7 +1,10 @@
 """Building open_clip CLIP models from a name and ``MODEL.CLIP.WEIGHTS``."""
+import contextlib
+import contextvars
 import logging
 import os
 import socket
+from typing import Callable, Dict
 
 import open_clip
 import torch
@@ -16,8 +19,14 @@ CLIP_STD = tuple(open_clip.OPENAI_DATASET_STD)
 _CONFIG_DIR = os.path.join(os.path.dirname(__file__), "model_configs")
 _configs_added = False
 
-# The MODEL.CLIP.WEIGHTS value that selects the cached semantic stand-in (domaingen.clip.standin).
-STANDIN = "standin"
+# MODEL.CLIP.WEIGHTS names that a provider turns into a local weights file:
+# name -> provider(model name, cache dir, seed) -> path. The miniature world registers "standin".
+NAMED_WEIGHTS: Dict[str, Callable[[str, str, int], str]] = {}
+
+
+def register_named_weights(name: str, provider: Callable[[str, str, int], str]) -> None:
+    """Let ``MODEL.CLIP.WEIGHTS name`` mean the file ``provider(model name, cache dir, seed)``."""
+    NAMED_WEIGHTS[name] = provider
 
 
 def register_model_configs() -> None:
@@ -61,8 +70,7 @@ def _create(name: str, quick_gelu: bool, seed: int, precision: str = "fp32") -> 
         raise ValueError(f"MODEL.CLIP.NAME={name!r} is not an open_clip model; known: "
                          f"{', '.join(m for m in open_clip.list_models() if 'RN' in m or 'ViT-B' in m)}"
                          ", ...")
-    # A fixed seed makes every random-init build identical, so the detector's backbone and
-    # ROI head (built separately) come from the same CLIP.
+    # A fixed seed makes every random-init build identical (and leaves the global RNG alone).
     notice_filter = _HideRandomInitNotice()
     logging.getLogger().addFilter(notice_filter)
     try:
@@ -133,19 +141,18 @@ def build_clip_model(name: str, weights: str = "", quick_gelu: str = "auto",
 
     Args:
         name: open_clip model name (``RN101``, ``ViT-B-16``, ``domaingen-tiny-RN``...).
-        weights: "" for random init (seeded); a local weights file; ``standin`` for the
-            semantic stand-in of ``name`` trained from ``seed`` (built once, cached in
-            ``cache_dir``); or an open_clip pretrained tag such as ``openai``.
+        weights: "" for random init (seeded); a local weights file; a name registered with
+            :func:`register_named_weights` (``standin``: the semantic stand-in of ``name``
+            trained from ``seed``, built once and cached in ``cache_dir``); or an open_clip
+            pretrained tag such as ``openai``.
         quick_gelu: "auto" selects QuickGELU for OpenAI weights; "true"/"false" force it.
         cache_dir: where converted TorchScript archives are kept ("" = ``default_cache_dir()``).
-        seed: seed of the random initialisation (of the stand-in's training for ``standin``).
+        seed: seed of the random initialisation (handed to a named weights' provider).
         precision: "fp32" or "fp16" (fp16 runs on the CPU too).
     """
     _check_precision(precision)
-    if weights == STANDIN:
-        from .standin import ensure_standin
-
-        weights = ensure_standin(name, cache_dir, seed)
+    if weights in NAMED_WEIGHTS:
+        weights = NAMED_WEIGHTS[weights](name, cache_dir, seed)
     if not weights:
         logger.info(f"CLIP {name}: random initialisation (seed {seed}, {precision})")
         return _live_residual_branches(
@@ -164,8 +171,35 @@ def build_clip_model(name: str, weights: str = "", quick_gelu: str = "auto",
     return model.eval()
 
 
+# Within one_clip_per_model(): (MODEL.CLIP values, precision) -> the CLIP built for them.
+_SHARED_BUILDS: contextvars.ContextVar = contextvars.ContextVar("shared_clip_builds",
+                                                               default=None)
+
+
+@contextlib.contextmanager
+def one_clip_per_model():
+    """Within this block :func:`build_clip_from_cfg` builds each CLIP once and hands the same
+    model to every caller: the parts a model cuts from CLIP (the detector's backbone, ROI head and
+    text directions) come from one build, one read of the weights file. Re-entrant."""
+    if _SHARED_BUILDS.get() is not None:
+        yield
+        return
+    token = _SHARED_BUILDS.set({})
+    try:
+        yield
+    finally:
+        _SHARED_BUILDS.reset(token)
+
+
 def build_clip_from_cfg(cfg, precision: str = "fp32") -> torch.nn.Module:
-    """``build_clip_model`` from the ``MODEL.CLIP`` config node. ``precision`` is the caller's:
-    the classifiers pass ``MODEL.CLIP.PRECISION``, the detectors (which train CLIP layers) fp32."""
+    """``build_clip_model`` from the ``MODEL.CLIP`` config node (once per model within
+    :func:`one_clip_per_model`). ``precision`` is the caller's: the classifiers pass
+    ``MODEL.CLIP.PRECISION``, the detectors (which train CLIP layers) fp32."""
     c = cfg.MODEL.CLIP
-    return build_clip_model(c.NAME, c.WEIGHTS, c.QUICK_GELU, c.CACHE_DIR, c.INIT_SEED, precision)
+    args = (c.NAME, c.WEIGHTS, c.QUICK_GELU, c.CACHE_DIR, c.INIT_SEED, precision)
+    shared = _SHARED_BUILDS.get()
+    if shared is None:
+        return build_clip_model(*args)
+    if args not in shared:
+        shared[args] = build_clip_model(*args)
+    return shared[args]

@@ -10,12 +10,12 @@ Supported files:
 import hashlib
 import logging
 import os
-import pickle
 import zipfile
 from typing import Dict, Tuple
 
 import torch
 
+from domaingen.utils.errors import InputError, load_torch_file
 from domaingen.utils.files import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 OPENAI_METADATA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
 
-class ClipWeightsError(RuntimeError):
+class ClipWeightsError(InputError, RuntimeError):
     """A CLIP weights file that cannot be used; the message names the file and the problem."""
 
 
@@ -66,23 +66,7 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return dict(load_file(path, device="cpu"))
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        # A real pickle that names classes/functions fails on an "Unsupported global"; garbage
-        # bytes fail as "Unsupported operand ..." and belong to the unreadable case below.
-        if "Unsupported global" not in str(e):
-            raise ClipWeightsError(f"CLIP weights file {path} is not a readable checkpoint "
-                                   f"(truncated or not a torch file): {e}") from e
-        detail = next((line.strip() for line in str(e).splitlines()
-                       if "Unsupported global" in line), "")
-        raise ClipWeightsError(
-            f"CLIP weights file {path} needs arbitrary unpickling, which domaingen refuses "
-            f"(weights_only=True). Save a plain state dict instead: "
-            f"torch.save(model.state_dict(), path). Detail: {detail}") from e
-    except Exception as e:  # RuntimeError, EOFError, OSError, KeyError, IndexError... on garbage
-        raise ClipWeightsError(f"CLIP weights file {path} is not a readable checkpoint "
-                               f"(truncated or not a torch file): {e}") from e
+    checkpoint = load_torch_file(path, ClipWeightsError, "CLIP weights file")
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
         checkpoint = checkpoint["state_dict"]
     if not isinstance(checkpoint, dict) or not all(

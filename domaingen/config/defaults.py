@@ -45,62 +45,6 @@ def add_text_classifier_config(cfg: CN) -> None:
     cfg.MODEL.TEXT_CLASSIFIER.PROJECTION = False
 
 
-# The CLIP-the-Gap authors' target domain prompts, in the order of their prompt file
-# (time-major: the five weathers at night, then by day, then in the evening), so that bank
-# entry j is their offset j.
-CLIP_GAP_TARGET_PROMPTS = [
-    f"an image taken on a {weather} {time}"
-    for time in ("night", "day", "evening")
-    for weather in ("snow", "fog", "cloudy", "rain", "stormy")
-]
-
-
-def add_clip_gap_config(cfg: CN) -> None:
-    """``MODEL.CLIP_GAP``: semantic augmentations and their optimization step."""
-    cfg.MODEL.CLIP_GAP = CN()
-    # Domain prompts: the source domain, and one augmentation per target prompt.
-    cfg.MODEL.CLIP_GAP.SOURCE_PROMPT = "an image taken during the day"
-    cfg.MODEL.CLIP_GAP.TARGET_PROMPTS = list(CLIP_GAP_TARGET_PROMPTS)
-    # Probability that a training batch gets semantic augmentations.
-    cfg.MODEL.CLIP_GAP.AUG_PROB = 0.5
-    # Authors' quirk: augment when rand > AUG_PROB, i.e. with probability 1 - AUG_PROB.
-    cfg.MODEL.CLIP_GAP.AUG_WHEN_RAND_ABOVE_PROB = False
-    # A saved augmentation bank (.pth from tools/optimize_augmentations.py); "" = none.
-    cfg.MODEL.CLIP_GAP.AUG_WEIGHTS = ""
-    # Optimization-step iterations run before detector training when no bank is loaded
-    # (authors: 1000); 0 = skip.
-    cfg.MODEL.CLIP_GAP.OPT_ITERS = 1000
-    # Adam learning rate of the bank (authors: 0.01, no weight decay).
-    cfg.MODEL.CLIP_GAP.OPT_LR = 0.01
-    # Source images per optimization step, and random crops taken from each (authors: 4 x 15).
-    cfg.MODEL.CLIP_GAP.OPT_IMS_PER_BATCH = 4
-    cfg.MODEL.CLIP_GAP.OPT_CROPS_PER_IMAGE = 15
-    # Images are resized to this short side (and flipped at random) before cropping.
-    cfg.MODEL.CLIP_GAP.OPT_MIN_SIZE = 600
-    # Side of the square random crops, and the side they are resized to (CLIP's input size;
-    # the offsets then have spatial size OPT_INPUT_SIZE / 16).
-    cfg.MODEL.CLIP_GAP.OPT_CROP_SIZE = 400
-    cfg.MODEL.CLIP_GAP.OPT_INPUT_SIZE = 224
-    # How crops are resized to OPT_INPUT_SIZE: "bilinear" (the authors: torchvision's tensor
-    # resize, no antialiasing, rounded to uint8) or "cubic" (OpenCV's INTER_CUBIC).
-    cfg.MODEL.CLIP_GAP.OPT_CROP_INTERPOLATION = "bilinear"
-    # Weight of the L1 regulariser |z_bar - z| in the optimization loss.
-    cfg.MODEL.CLIP_GAP.OPT_L1_WEIGHT = 1.0
-    # Log the optimization loss every this many iterations.
-    cfg.MODEL.CLIP_GAP.OPT_LOG_PERIOD = 20
-    # Authors' quirks of the optimization step (all False = ours):
-    # divide the summed loss by M + 1 instead of averaging over the M prompts (with Adam the
-    # scale still matters where gradients are not much larger than its eps);
-    cfg.MODEL.CLIP_GAP.OPT_LOSS_OVER_M_PLUS_1 = False
-    # run the clean layer4 pass again for every prompt (2M instead of M + 1 layer4 passes per
-    # iteration; only train-mode BatchNorm statistics, MODEL.CLIP.FROZEN_BN False, differ);
-    cfg.MODEL.CLIP_GAP.OPT_CLEAN_PASS_PER_PROMPT = False
-    # count the OPT_ITERS iterations as the first iterations of the detector's schedule: the
-    # detector then trains SOLVER.MAX_ITER - OPT_ITERS iterations, starting at iteration
-    # OPT_ITERS of the LR schedule, evaluation and checkpoint periods.
-    cfg.MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE = False
-
-
 def add_detection_data_config(cfg: CN) -> None:
     """Detection evaluation: test sets evaluated without their empty images; the AP's boxes."""
     # Names from DATASETS.TEST whose images with no annotated object (of the dataset's classes)
@@ -121,7 +65,8 @@ def add_selection_config(cfg: CN) -> None:
 
 
 def add_classification_config(cfg: CN) -> None:
-    """CLIP image classifiers (ZS-CLIP, CoOp, CoCoOp; later AD-CLIP, SPG) and their data."""
+    """The CLIP image classifiers' shared keys (prompt tokens, input, DG benchmarks, epochs) and
+    the engine's solver options."""
     cfg.MODEL.PROMPT = CN()
     # Number of learned context vectors (CoOp paper: 16; SPG: 4).
     cfg.MODEL.PROMPT.N_CTX = 4
@@ -163,94 +108,22 @@ def add_classification_config(cfg: CN) -> None:
     cfg.MODEL.CHANNELS_LAST = False
     cfg.MODEL.COMPILE = False
     cfg.SOLVER.WARMUP_EPOCHS = 0
-
-
-def add_spg_config(cfg: CN) -> None:
-    """``MODEL.SPG``: SPG's conditional GAN (stage II). Defaults are what the authors ran."""
-    cfg.MODEL.SPG = CN()
-    # Stage I domain prompt label files, one per source domain (tools/spg_pipeline.py fills it).
-    cfg.MODEL.SPG.DOMAIN_PROMPTS = []
-    cfg.MODEL.SPG.LATENT_DIM = 100
-    # Generator BatchNorm eps: the authors' BatchNorm1d(out, 0.8) sets eps (not momentum) to 0.8.
-    cfg.MODEL.SPG.BN_EPS = 0.8
-    cfg.MODEL.SPG.DROPOUT = 0.4
-    # The SPG authors' released stage I labels instead (a directory in their layout:
-    # <Dataset>_CoOp_<letter>.pt, e.g. prompt_labels/PACS/ViT-B16/seed_1); "" = none.
-    cfg.MODEL.SPG.AUTHORS_DOMAIN_PROMPTS = ""
-    # Evaluation noise seeded per image from this and its file name; -1 = unseeded (drawn from
-    # torch's global generator, as the authors).
-    cfg.MODEL.SPG.EVAL_NOISE_SEED = 0
-    # Authors' quirk: at test time the first image's generated prompt serves the whole batch
-    # (their test batch is 1, where it changes nothing). False = every image its own prompt.
-    cfg.MODEL.SPG.SHARE_FIRST_PROMPT = False
-    # Per-parameter gradient-norm limits (the authors' command-line defaults, which overrode
-    # their YAML), applied to a gradient whose norm exceeds its limit: generator weights (Linear
-    # and BatchNorm) / other biases / the biases of the last BatchNorm and the output layer (the
-    # layers their name test "9.bias", "11.bias" picks); discriminator weights / biases / first
-    # and last layer.
-    cfg.MODEL.SPG.CLIP_G_WEIGHT = 5e-3
-    cfg.MODEL.SPG.CLIP_G_BIAS = 5e-8
-    cfg.MODEL.SPG.CLIP_G_LAST_BIAS = 1.0
-    cfg.MODEL.SPG.CLIP_D_WEIGHT = 5e-2
-    cfg.MODEL.SPG.CLIP_D_BIAS = 5e-1
-    cfg.MODEL.SPG.CLIP_D_FIRST_LAST = 5.0
-
-
-def add_adclip_config(cfg: CN) -> None:
-    """``MODEL.ADCLIP`` (AD-CLIP), its unlabelled target data and the optimizer choice."""
-    cfg.MODEL.ADCLIP = CN()
-    # Loss weights: source cross-entropy, style-mapping MSE, target entropy, text-feature KL.
-    cfg.MODEL.ADCLIP.CE_WEIGHT = 1.0
-    cfg.MODEL.ADCLIP.STYLE_MAPPING_WEIGHT = 0.1
-    cfg.MODEL.ADCLIP.ENTROPY_WEIGHT = 0.01
-    cfg.MODEL.ADCLIP.KL_WEIGHT = 1.0
-    # Authors' quirk: L2-normalise the target probabilities over the batch before the entropy.
-    # False = the paper's mean entropy of the softmax.
-    cfg.MODEL.ADCLIP.AUTHORS_ENTROPY = False
-    # Image-token slots in the prompt (authors: 4).
-    cfg.MODEL.ADCLIP.IMAGE_TOKENS = 4
-    # Authors: one Linear(L, 1) layer mixer, its token repeated IMAGE_TOKENS times (identical
-    # tokens). False = one mixer per image token (Linear(L, IMAGE_TOKENS)).
-    cfg.MODEL.ADCLIP.SHARED_IMAGE_MIXER = True
-    # Hidden width of the style (domain-token) projector (authors: 256 in their RN50 and
-    # ViT-B/16 trainers; 512 in their ViT-L/14 trainer).
-    cfg.MODEL.ADCLIP.STYLE_HIDDEN_DIM = 256
-    # Hidden width of the style-mapping projector at every layer (authors: 384 in their RN50
-    # and ViT-B/16 trainers; 256 in their ViT-L/14 trainer).
-    cfg.MODEL.ADCLIP.STYLE_MAPPING_HIDDEN_DIM = 384
-    # Authors' bug (RN50 only): their RN50 trainer keeps the first Linear layer of each
-    # projector (style, content, style mapping; all 4 stages, 4.4 M values) in Python lists, so
-    # those layers stay at their random init, untrained and not saved. True = the same on
-    # ResNet towers: fixed layers drawn from UNTRAINED_LAYERS_SEED (so an evaluation rebuilds
-    # them), not trained, not in checkpoints. No effect on ViT towers (their ViT trainers train
-    # every layer). False = every projector layer trains.
-    cfg.MODEL.ADCLIP.AUTHORS_UNTRAINED_FIRST_LAYERS = False
-    cfg.MODEL.ADCLIP.UNTRAINED_LAYERS_SEED = 0
-    # Authors' bug: their Dassl scheduler (one linear warm-up epoch from BASE_LR *
-    # WARMUP_FACTOR, then CosineAnnealingLR with T_max = their 50 epochs) is stepped after every
-    # iteration instead of every epoch: iteration 0 at BASE_LR * WARMUP_FACTOR, then
-    # BASE_LR * (1 + cos(pi * (iter - 1) / AUTHORS_LR_EPOCHS)) / 2, a cosine that repeats every
-    # 2 * AUTHORS_LR_EPOCHS iterations. True = that schedule (replaces LR_SCHEDULER_NAME and the
-    # warm-up); False = Detectron2's warm-up and one cosine over MAX_ITER.
-    cfg.MODEL.ADCLIP.AUTHORS_LR_SCHEDULE = False
-    cfg.MODEL.ADCLIP.AUTHORS_LR_EPOCHS = 50
-    # Encode prompts only up to their end-of-text token (exact); False = the 77-token path.
-    cfg.MODEL.ADCLIP.TRUNCATE_TEXT = True
-    # Unlabelled target training sets; non-empty = the paired source/target loader
-    # (SOLVER.IMS_PER_BATCH source images + as many target images per step).
-    cfg.DATASETS.TRAIN_UNLABELED = ()
     # "SGD" (Detectron2's, with SOLVER.MOMENTUM) or "Adam" (AD-CLIP's).
     cfg.SOLVER.OPTIMIZER = "SGD"
 
 
 def add_domaingen_config(cfg: CN) -> CN:
-    """Add every domaingen key to a Detectron2 config (in place) and return it."""
+    """Add every domaingen key to a Detectron2 config (in place) and return it: the shared keys
+    and those of every registered method."""
+    from domaingen.engine.registry import add_methods_config  # engine imports this module
+
     add_selection_config(cfg)
     add_detection_data_config(cfg)
     add_clip_config(cfg)
     add_text_classifier_config(cfg)
-    add_clip_gap_config(cfg)
     add_classification_config(cfg)
-    add_spg_config(cfg)
-    add_adclip_config(cfg)
+    # True: every authors' switch of the config's method set to the authors' side (after the
+    # config file; command-line overrides still win). The switches are listed with each method.
+    cfg.REPRODUCE_AUTHORS = False
+    add_methods_config(cfg)
     return cfg

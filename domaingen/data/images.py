@@ -10,6 +10,8 @@ from detectron2.data.detection_utils import convert_PIL_to_numpy
 from detectron2.utils.file_io import PathManager
 from PIL import Image, ImageFile, ImageOps
 
+from domaingen.utils.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -17,7 +19,7 @@ SKIP_HINT = "Fix or remove it, or set DATALOADER.SKIP_BAD_IMAGES True to skip un
             "training images."
 
 
-class ImageDecodeError(RuntimeError):
+class ImageDecodeError(InputError, RuntimeError):
     """An image file that cannot be read; the message names the file."""
 
 

@@ -5,12 +5,12 @@ import errno
 import glob
 import logging
 import os
-import pickle
 import re
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
+from domaingen.utils.errors import InputError, load_torch_file
 from domaingen.utils.files import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 TEMPORARY_PATTERNS = (".*.pth.*.tmp", ".last_checkpoint.*.tmp")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(InputError, RuntimeError):
     """A checkpoint that cannot be loaded or saved; the message names the file and the problem."""
 
 
@@ -197,13 +197,4 @@ class AtomicCheckpointer(DetectionCheckpointer):
         return super()._load_file(filename)
 
     def _torch_load(self, filename: str):
-        try:
-            return torch.load(filename, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            raise CheckpointError(
-                f"{filename} needs arbitrary unpickling to load, which domaingen refuses "
-                f"(weights_only=True). Re-save it with tensors, numbers and strings only. "
-                f"Detail: {str(e).splitlines()[0]}") from e
-        except (RuntimeError, EOFError) as e:
-            raise CheckpointError(f"{filename} is not a readable checkpoint (truncated or not "
-                                  f"written by torch.save): {e}") from e
+        return load_torch_file(filename, CheckpointError, "checkpoint")

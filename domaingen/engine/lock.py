@@ -15,13 +15,15 @@ import socket
 import sys
 import time
 
+from domaingen.utils.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = "run.lock"
 _held = {}  # real path of the lock file -> (open file descriptor, id of the holding process)
 
 
-class OutputDirError(RuntimeError):
+class OutputDirError(InputError, RuntimeError):
     """OUTPUT_DIR cannot be written, or another run is writing it; the message says which."""
 
 

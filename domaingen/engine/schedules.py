@@ -1,6 +1,6 @@
-"""Learning-rate schedules beyond Detectron2's, as the authors' Dassl-based trainers ran them.
+"""Learning-rate schedules beyond Detectron2's.
 
-Dassl's epoch-wise warm-up and cosine, which the SPG authors' CoOp, CoCoOp and SPG runs use
+Dassl's epoch-wise warm-up and cosine, which Dassl-based prompt-learning code runs
 (dassl/optim/lr_scheduler.py):
 
 ``SOLVER.LR_SCHEDULER_NAME: "EpochWarmupCosineLR"`` keeps the learning rate constant within each
@@ -9,14 +9,7 @@ epoch (Dassl steps its scheduler once per epoch), with ``SOLVER.WARMUP_EPOCHS`` 
 ``WARMUP_FACTOR * BASE_LR`` in epoch 0, then ``BASE_LR * e / WARMUP_EPOCHS``), then a cosine that
 starts at ``BASE_LR`` when the warm-up ends and spans ``SOLVER.EPOCHS`` epochs (so with a warm-up
 it stops short of 0, as Dassl's with ``WARMUP_RECOUNT``). Any other name is Detectron2's.
-
-The AD-CLIP authors' (``MODEL.ADCLIP.AUTHORS_LR_SCHEDULE``): their Dassl scheduler is built per
-epoch (linear warm-up for WARMUP_EPOCH 1 from WARMUP_MIN_LR, then
-``CosineAnnealingLR(T_max=MAX_EPOCH)``) but their ``forward_backward`` calls ``update_lr()`` after
-every iteration: the warm-up lasts one iteration and the cosine, counted in iterations, repeats
-every 2 * MAX_EPOCH iterations for the whole run.
 """
-import functools
 import math
 
 import torch
@@ -35,30 +28,8 @@ def epoch_lr_factor(epoch: int, epochs: int, warmup_epochs: int, warmup_method: 
     return 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup_epochs) / epochs))
 
 
-def authors_adclip_lr_factor(iteration: int, warmup_factor: float, t_max: int) -> float:
-    """LR / BASE_LR at ``iteration``: ``warmup_factor`` at 0, then
-    (1 + cos(pi (iteration - 1) / t_max)) / 2."""
-    if iteration == 0:
-        return warmup_factor
-    return 0.5 * (1.0 + math.cos(math.pi * (iteration - 1) / t_max))
-
-
-def build_authors_adclip_lr_scheduler(cfg, optimizer) -> torch.optim.lr_scheduler.LambdaLR:
-    """The schedule above, with ``SOLVER.WARMUP_FACTOR`` and ``MODEL.ADCLIP.AUTHORS_LR_EPOCHS``."""
-    t_max = cfg.MODEL.ADCLIP.AUTHORS_LR_EPOCHS
-    if t_max <= 0:
-        raise ValueError(f"MODEL.ADCLIP.AUTHORS_LR_EPOCHS must be positive with "
-                         f"MODEL.ADCLIP.AUTHORS_LR_SCHEDULE True, got {t_max}")
-    factor = functools.partial(authors_adclip_lr_factor, warmup_factor=cfg.SOLVER.WARMUP_FACTOR,
-                               t_max=t_max)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def build_lr_scheduler(cfg, optimizer):
-    """The scheduler ``SOLVER.LR_SCHEDULER_NAME`` names (or the AD-CLIP authors'), stepped once
-    per iteration."""
-    if cfg.MODEL.ADCLIP.AUTHORS_LR_SCHEDULE:
-        return build_authors_adclip_lr_scheduler(cfg, optimizer)
+    """The scheduler ``SOLVER.LR_SCHEDULER_NAME`` names, stepped once per iteration."""
     s = cfg.SOLVER
     if s.LR_SCHEDULER_NAME != EPOCH_SCHEDULER:
         return build_detectron2_lr_scheduler(cfg, optimizer)

@@ -6,22 +6,20 @@ import torch
 import yaml
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
-from detectron2.engine import default_setup
-from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
 
 from domaingen.config import add_domaingen_config
 from domaingen.data.datasets import dg_split_names
 from domaingen.data.metadata import check_registered
+from domaingen.utils.errors import InputError
 
-from .lock import lock_output_dir
+from .registry import apply_authors_switches, method_of
 
 logger = logging.getLogger(__name__)
 
 D2_DEFAULT_OUTPUT_DIR = "./output"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A config file or override that cannot be merged; the message names the file."""
 
 
@@ -94,6 +92,9 @@ def load_config(config_file: str, opts=()):
         cfg.merge_from_list(list(opts))
     except (KeyError, ValueError, AssertionError, TypeError) as e:
         raise ConfigError(f"command-line overrides {list(opts)}: {e}") from e
+    if cfg.REPRODUCE_AUTHORS:
+        apply_authors_switches(cfg)
+        cfg.merge_from_list(list(opts))  # the command line still wins
     if cfg.DATASETS.DG_BENCHMARK:
         apply_dg_benchmark(cfg)
     unregistered = sorted(set(cfg.DATASETS.DROP_EMPTY_TEST_IMAGES) - set(DatasetCatalog.list()))
@@ -111,20 +112,19 @@ def load_config(config_file: str, opts=()):
     return cfg
 
 
-def setup(args):
-    """Config for ``tools/train_net.py``: merged, its datasets registered, frozen, logged, with
-    seeds set and OUTPUT_DIR locked for this run (:mod:`domaingen.engine.lock`)."""
-    cfg = load_config(args.config_file, args.opts)
-    for key in ("TRAIN", "VAL", "TEST", "TRAIN_UNLABELED"):
+def check_datasets(cfg) -> None:
+    """Raise ConfigError for a dataset name in DATASETS.TRAIN/VAL/TEST (or a key the method
+    names) that is not registered, listing the closest registered names."""
+    for key in ("TRAIN", "VAL", "TEST", *method_of(cfg).dataset_keys):
         try:
             check_registered(cfg.DATASETS[key], f"DATASETS.{key}")
         except ValueError as e:
             raise ConfigError(str(e)) from None
-    cfg.freeze()
-    # One writer per OUTPUT_DIR, before anything is written there (also the writability check).
-    taken_over = lock_output_dir(cfg.OUTPUT_DIR) if comm.is_main_process() else ""
-    default_setup(cfg, args)
-    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="domaingen", abbrev_name="dg")
-    if taken_over:
-        logger.info(taken_over)
+
+
+def setup(args):
+    """The config of ``tools/train_net.py``'s arguments, its dataset names checked
+    (:func:`domaingen.engine.run` locks, logs and seeds)."""
+    cfg = load_config(args.config_file, args.opts)
+    check_datasets(cfg)
     return cfg

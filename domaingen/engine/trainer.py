@@ -15,7 +15,6 @@ from detectron2.data.common import AspectRatioGroupedDataset
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.engine.hooks import BestCheckpointer, EvalHook
 from detectron2.evaluation import inference_on_dataset
-from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.solver import get_default_optimizer_params
 from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
@@ -27,29 +26,27 @@ from domaingen.data.classification_loaders import (
 )
 from domaingen.data.mappers import DetectionMapper
 from domaingen.data.samplers import EagerGroupedLoader, ResumableTrainingSampler
-from domaingen.data.paired import build_paired_train_loader
 from domaingen.evaluation import ClassificationEvaluator, DomainAPEvaluator, write_domain_tables
-from domaingen.modeling.meta_arch import ClipImageClassifier, SPGClassifier
+from domaingen.utils.errors import InputError
 
-from .augmentation import SemanticAugmentationHook
 from .checkpoint import AtomicCheckpointer, CheckpointError
 from .launch import create_ddp_model
+from .registry import method_of
 from .schedules import build_lr_scheduler
 from .seeding import seed_step
 from .speed import apply_speed_options
-from .spg import SPGTrainer
 
 logger = logging.getLogger(__name__)
 
 
-class TrainingDivergedError(FloatingPointError):
+class TrainingDivergedError(InputError, FloatingPointError):
     """The loss became NaN or infinite; the message names the iteration and the last good
     checkpoint."""
 
 
 def is_classifier(cfg) -> bool:
-    """Whether ``MODEL.META_ARCHITECTURE`` is one of the CLIP image classifiers."""
-    return issubclass(META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE), ClipImageClassifier)
+    """Whether the config's method classifies images (else it detects objects)."""
+    return method_of(cfg).task == "classification"
 
 
 def epochs_to_iterations(cfg):
@@ -110,18 +107,23 @@ class Trainer(DefaultTrainer):
         if cfg.SOLVER.EPOCHS > 0:
             cfg = epochs_to_iterations(cfg)
         model = self.build_model(cfg)
-        loaders = [self.build_train_loader(cfg)]
-        if isinstance(model, SPGClassifier):  # GAN: its own run step, a second data stream
-            loaders.append(self.build_train_loader(cfg, seed_offset=1))
-            self._trainer = SPGTrainer.from_config(cfg, model, *loaders)
-            optimizer = self._trainer.optimizer
+        loaders = []  # every training loader, whose samplers restart where a resumed run stands
+
+        def build_train_loader(cfg, seed_offset: int = 0):
+            loaders.append(self.build_train_loader(cfg, seed_offset))
+            return loaders[-1]
+
+        run_step = method_of(cfg).build_run_step(cfg, model, build_train_loader)
+        if run_step is not None:
+            self._trainer, optimizer = run_step
         else:
+            loader = build_train_loader(cfg)
             optimizer = self.build_optimizer(cfg, model)
             model = create_ddp_model(model, broadcast_buffers=False)
             self._trainer = (
-                AMPTrainer(model, loaders[0], optimizer,
+                AMPTrainer(model, loader, optimizer,
                            precision=getattr(torch, cfg.SOLVER.AMP.PRECISION))
-                if cfg.SOLVER.AMP.ENABLED else SimpleTrainer(model, loaders[0], optimizer))
+                if cfg.SOLVER.AMP.ENABLED else SimpleTrainer(model, loader, optimizer))
         self._samplers = [s for loader in loaders for s in getattr(loader, "resumable_samplers", ())]
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
@@ -136,15 +138,14 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_lr_scheduler(cls, cfg, optimizer):
-        """Detectron2's schedulers, Dassl's epoch-wise ``EpochWarmupCosineLR``, or the AD-CLIP
-        authors' per-iteration one (``MODEL.ADCLIP.AUTHORS_LR_SCHEDULE``)."""
-        return build_lr_scheduler(cfg, optimizer)
+        """The method's scheduler, else Detectron2's or Dassl's epoch-wise
+        ``EpochWarmupCosineLR``."""
+        scheduler = method_of(cfg).build_lr_scheduler(cfg, optimizer)
+        return scheduler if scheduler is not None else build_lr_scheduler(cfg, optimizer)
 
     def build_hooks(self):
-        hooks = super().build_hooks()
-        if self.cfg.MODEL.META_ARCHITECTURE == "ClipGapRCNN":
-            # Before the LR scheduler and checkpointer hooks see the first iteration.
-            hooks.insert(0, SemanticAugmentationHook())
+        # The method's hooks first: before the LR scheduler and checkpointer see an iteration.
+        hooks = method_of(self.cfg).hooks(self.cfg) + super().build_hooks()
         if self.cfg.DATASETS.VAL:
             # Periodic evaluation on the validation sets (the DG protocol's model selection);
             # the test sets are evaluated once, after training, with the selected weights.
@@ -162,22 +163,17 @@ class Trainer(DefaultTrainer):
 
     def resume_or_load(self, resume=True):
         """Detectron2's resume, and the data streams restarted at the resumed iteration
-        (``--resume`` then continues the same batches). With CLIP the Gap's
-        ``OPT_ITERS_IN_SCHEDULE`` (the authors' schedule) a fresh run starts the detector at
-        iteration ``OPT_ITERS``: the optimization step used up the first iterations."""
+        (``--resume`` then continues the same batches). A fresh run starts at the method's
+        ``first_iteration`` (a step before training may use up the first iterations)."""
         super().resume_or_load(resume=resume)
         if self.start_iter >= self.max_iter:
             self._finish_trained_run()
-        if self.start_iter == 0 and self.cfg.MODEL.META_ARCHITECTURE == "ClipGapRCNN" and \
-                self.cfg.MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE:
-            if self.cfg.MODEL.CLIP_GAP.OPT_ITERS >= self.max_iter:
-                raise ValueError(f"MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE: OPT_ITERS="
-                                 f"{self.cfg.MODEL.CLIP_GAP.OPT_ITERS} leaves no detector "
-                                 f"iteration of SOLVER.MAX_ITER={self.max_iter}")
-            self.start_iter = self.cfg.MODEL.CLIP_GAP.OPT_ITERS
+        first = method_of(self.cfg).first_iteration(self.cfg) if self.start_iter == 0 else 0
+        if first:
+            self.start_iter = first
             set_schedule_position(self.scheduler, self.start_iter)
-            logger.info(f"OPT_ITERS_IN_SCHEDULE: the detector trains iterations "
-                        f"{self.start_iter}..{self.max_iter - 1} of SOLVER.MAX_ITER")
+            logger.info(f"The training starts at iteration {first}: it trains iterations "
+                        f"{first}..{self.max_iter - 1} of SOLVER.MAX_ITER")
         for sampler in self._samplers:
             sampler.start = self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH
 
@@ -270,8 +266,9 @@ class Trainer(DefaultTrainer):
         """A loader over ``DATASETS.TRAIN`` whose resumable index stream is shuffled with
         ``SEED + seed_offset`` (random if SEED < 0): Detectron2's detection loader with the
         DetectionMapper, or a classification loader. The samplers are in ``resumable_samplers``."""
-        if cfg.DATASETS.TRAIN_UNLABELED:  # unsupervised domain adaptation (AD-CLIP)
-            return build_paired_train_loader(cfg)
+        loader = method_of(cfg).build_train_loader(cfg)
+        if loader is not None:
+            return loader
         seed = cfg.SEED + seed_offset if cfg.SEED >= 0 else None
         if not is_classifier(cfg):
             if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":

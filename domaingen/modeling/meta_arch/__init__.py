@@ -1,17 +1,4 @@
-"""Meta-architectures registered in Detectron2's META_ARCH_REGISTRY."""
-from .adclip import ADCLIPClassifier
-from .clip_classifiers import (
-    ClipImageClassifier,
-    CoCoOpClassifier,
-    CoOpClassifier,
-    ZeroShotCLIPClassifier,
-)
-from .clip_gap_rcnn import ClipGapRCNN
+"""The CLIP detector every detection method builds on, registered in META_ARCH_REGISTRY."""
 from .clip_rcnn import ClipRCNN
-from .spg import SPGClassifier
 
-__all__ = [
-    "ADCLIPClassifier",
-    "ClipGapRCNN", "ClipImageClassifier", "ClipRCNN", "CoCoOpClassifier", "CoOpClassifier",
-    "SPGClassifier", "ZeroShotCLIPClassifier",
-]
+__all__ = ["ClipRCNN"]

@@ -3,6 +3,8 @@ import torch
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import ImageList
 
+from domaingen.clip import one_clip_per_model
+
 
 @META_ARCH_REGISTRY.register()
 class ClipRCNN(GeneralizedRCNN):
@@ -10,8 +12,13 @@ class ClipRCNN(GeneralizedRCNN):
 
     Detectron2 hands images in ``INPUT.FORMAT`` (BGR by default); they are flipped to RGB before
     normalising with ``MODEL.PIXEL_MEAN``/``PIXEL_STD``, which the base config sets to CLIP's
-    statistics (RGB order, 0-255 scale).
+    statistics (RGB order, 0-255 scale). The backbone and the ROI head are cut from one CLIP.
     """
+
+    @classmethod
+    def from_config(cls, cfg):
+        with one_clip_per_model():
+            return super().from_config(cfg)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Images [..., 3, H, W] in ``INPUT.FORMAT`` (0-255) -> CLIP-normalised RGB."""

@@ -1,0 +1,1 @@
+"""domaingen's YAML configs, installed as the package data domaingen.configs."""
