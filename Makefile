@@ -7,7 +7,7 @@ STAMP := $(VENV)/.domaingen-installed
 export DETECTRON2_DATASETS ?= datasets
 QUICK := output/quickstart
 
-.PHONY: setup quickstart evidence test bench clean
+.PHONY: setup quickstart evidence test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -35,14 +35,21 @@ quickstart: setup
 	@echo; $(PY) tools/compare_results.py baseline=$(QUICK)/diverse_weather_clip_rcnn \
 		clip_gap=$(QUICK)/diverse_weather_clip_gap --output $(QUICK)/comparison.md
 
-# The miniature world's evidence run (README "Miniature world"): 3 seeds; ARGS=--quick for one.
+# The miniature world's evidence run (docs/miniature_world.md): 3 seeds; ARGS=--quick for one.
 evidence: setup
 	$(PY) tools/evidence.py $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q tests
 
-# CPU benchmark of the cases the README's Performance table reports (about an hour on 2 cores);
+# The edit loop: everything but the tests marked slow or distributed (pytest.ini).
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not distributed" tests
+
+lint: setup
+	$(PY) -m ruff check .
+
+# CPU benchmark of the cases docs/performance.md reports (about an hour on 2 cores);
 # `$(PY) tools/benchmark.py --help` for suites, models, cases and --device cuda.
 bench: setup
 	$(PY) tools/benchmark.py --suite detection --model RN101 --iters 3 --cases 'optimization_step*' \

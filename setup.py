@@ -29,7 +29,7 @@ setup(
         "tabulate",
         "numpy",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "ruff==0.17.6"]},
     entry_points={
         "console_scripts": [
             "domaingen-train=domaingen.engine.cli:run_cli",

@@ -10,17 +10,6 @@ import pytest
 
 os.environ["DETECTRON2_DATASETS"] = os.path.join(tempfile.gettempdir(), "domaingen-test-datasets")
 
-QUICK_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "quick",
-                            "diverse_weather_clip_rcnn.yaml")
-# Small and fast: tests check behaviour, the quickstart shows accuracy.
-FAST_OPTS = [
-    "DATALOADER.NUM_WORKERS", "0",
-    "SOLVER.IMS_PER_BATCH", "2",
-    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32",
-    "DATASETS.TEST", "('synthetic_dw_daytime_clear_test',)",
-]
-
-
 @pytest.fixture(autouse=True)
 def seeded_rngs():
     """Every test starts from seed 0 (torch, numpy, random): torch seeds its default generator
@@ -49,38 +38,12 @@ def synthetic_domains():
     generate_domains(os.environ["DETECTRON2_DATASETS"], seed=0, num_per_class=6)
 
 
-def _free_port() -> int:
-    import socket
+@pytest.fixture
+def launch_on_cpu():
+    """:func:`helpers.launch_on_cpu`: run a worker in N gloo processes."""
+    from helpers import launch_on_cpu
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def launch_on_cpu(worker, args, nprocs=2):
-    """Run ``worker(*args)`` in ``nprocs`` gloo processes through Detectron2's ``launch``.
-
-    The free port is chosen before the processes bind it, so another program can take it in
-    between: one retry on a fresh port keeps that race from failing a test; a real failure
-    fails twice.
-    """
-    from detectron2.engine import launch
-
-    previous = os.environ.get("CUDA_VISIBLE_DEVICES")
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # spawned ranks use GLOO on CPU
-    try:
-        for attempt in range(2):
-            try:
-                return launch(worker, nprocs, dist_url=f"tcp://127.0.0.1:{_free_port()}",
-                              args=args)
-            except Exception:
-                if attempt:
-                    raise
-    finally:
-        if previous is None:
-            del os.environ["CUDA_VISIBLE_DEVICES"]
-        else:
-            os.environ["CUDA_VISIBLE_DEVICES"] = previous
+    return launch_on_cpu
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +62,7 @@ def standin_clip():
 def clip():
     """The tiny CLIP of the CLIP-the-Gap tests' small config."""
     from clip_gap_helpers import small_cfg
+
     from domaingen.clip import build_clip_from_cfg
 
     return build_clip_from_cfg(small_cfg())
@@ -108,9 +72,8 @@ def clip():
 def base_model():
     """The CLIP-the-Gap tests' small ClipGapRCNN (frozen BN, three target prompts)."""
     import torch
-    from detectron2.modeling import build_model
-
     from clip_gap_helpers import small_cfg
+    from detectron2.modeling import build_model
 
     torch.manual_seed(0)  # the RPN and box heads initialise from the global RNG
     return build_model(small_cfg())

@@ -10,18 +10,17 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 
 from domaingen.clip import get_tokenizer
-from domaingen.methods.adclip import build_paired_train_loader
 from domaingen.engine import Trainer, load_config
 from domaingen.methods.adclip import (
     MultiScaleStatistics,
     batch_normalized_entropy,
+    build_paired_train_loader,
     mean_entropy,
     text_distribution_kl,
 )
 
-from conftest import launch_on_cpu
-
-QUICK = os.path.join(os.path.dirname(__file__), "..", "configs", "quick", "synthetic_domains_adclip.yaml")
+QUICK = os.path.join(os.path.dirname(__file__), "..", "configs", "quick",
+                     "synthetic_domains_adclip.yaml")
 CLASSES = ["dog", "elephant", "guitar"]
 for _name, _classes in (("test_adclip_src", CLASSES), ("test_adclip_tgt", CLASSES),
                         ("test_adclip_other", ["dog", "horse", "guitar"]),
@@ -33,7 +32,8 @@ if "test_adclip_empty" not in DatasetCatalog.list():
 
 
 def build(clip_name="domaingen-tiny-ViT", *opts):
-    cfg = load_config(QUICK, ["MODEL.CLIP.NAME", clip_name, "DATASETS.TRAIN", "('test_adclip_src',)",
+    cfg = load_config(QUICK, ["MODEL.CLIP.NAME", clip_name,
+                              "DATASETS.TRAIN", "('test_adclip_src',)",
                               "DATASETS.TEST", "()", "MODEL.DEVICE", "cpu", *opts])
     return build_model(cfg)
 
@@ -65,7 +65,8 @@ def test_projector_shapes_per_backbone(clip_name, dims):
     assert domain.shape == (3, n_layers, width) and image_tokens.shape == (3, 4, width)
     assert learner.style_mapping(mus, sigmas).shape == (3, n_layers, width)
     assert torch.equal(image_tokens[:, 0], image_tokens[:, 3])  # the authors' repeated token
-    assert learner.prompts(domain, domain, image_tokens).shape[:3] == (3, 3, 1 + 2 * n_layers + 4 + 3)  # + name . [EOS]
+    assert (learner.prompts(domain, domain, image_tokens).shape[:3]
+            == (3, 3, 1 + 2 * n_layers + 4 + 3))  # + name . [EOS]
     own = build(clip_name, "MODEL.ADCLIP.SHARED_IMAGE_MIXER", "False").prompt_learner.content(mus)
     assert own.shape == (3, 4, width) and not torch.allclose(own[:, 0], own[:, 3])
 
@@ -202,14 +203,16 @@ def test_mismatched_class_lists_are_an_error():
     cfg = load_config(QUICK, ["DATASETS.TRAIN", "('test_adclip_src',)",
                               "DATASETS.TRAIN_UNLABELED", "('test_adclip_other',)"])
     with pytest.raises(ValueError, match=r"TRAIN_UNLABELED dataset 'test_adclip_other'.*"
-                                         r"'test_adclip_src'.*only in 'test_adclip_other': \['horse'\]"):
+                                         r"'test_adclip_src'.*only in 'test_adclip_other': "
+                                         r"\['horse'\]"):
         build_paired_train_loader(cfg)
 
 
 def test_empty_target_set_is_an_error():
     cfg = load_config(QUICK, ["DATASETS.TRAIN", "('test_adclip_src',)",
                               "DATASETS.TRAIN_UNLABELED", "('test_adclip_empty',)"])
-    with pytest.raises(ValueError, match="TRAIN_UNLABELED dataset 'test_adclip_empty' has no images"):
+    with pytest.raises(ValueError,
+                       match="TRAIN_UNLABELED dataset 'test_adclip_empty' has no images"):
         build_paired_train_loader(cfg)
 
 
@@ -246,13 +249,14 @@ def test_short_adaptation_run_logs_all_four_losses(synthetic_domains, tmp_path):
     assert 0.0 <= top1 <= 100.0
 
 
+@pytest.mark.slow
 def test_short_adaptation_run_on_standin_clip_learns_source_and_target(synthetic_domains,
                                                                        standin_clip, tmp_path):
     """Photo -> painting on the contrastive stand-in CLIP: 40 steps lift the target's top-1 well
     above its start and chance (20 %) and keep the source's validation top-1 at least where it
-    started (90 % on the stand-in from the pretraining world: zero-shot photo is easy). (With only CE,
-    the target rises as much here: this checks that AD-CLIP learns, not that adaptation helps on
-    these 30 synthetic test images.)"""
+    started (90 % on the stand-in from the pretraining world: zero-shot photo is easy). (With only
+    CE, the target rises as much here: this checks that AD-CLIP learns, not that adaptation
+    helps on these 30 synthetic test images.)"""
     target, source_val = "synthetic_domains_painting_test", "synthetic_domains_photo_val"
     cfg = load_config(QUICK, [
         "MODEL.CLIP.WEIGHTS", standin_clip, "DATASETS.TRAIN_UNLABELED", f"('{target}',)",
@@ -290,7 +294,9 @@ def _ddp_worker(out_dir):
                os.path.join(out_dir, f"rank{comm.get_rank()}.pt"))
 
 
-def test_two_process_adaptation_shards_batches_and_syncs(synthetic_domains, tmp_path):
+@pytest.mark.distributed
+def test_two_process_adaptation_shards_batches_and_syncs(synthetic_domains, tmp_path,
+                                                         launch_on_cpu):
     launch_on_cpu(_ddp_worker, (str(tmp_path),))
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert len(ranks[0]["source"]) == 2 == len(ranks[0]["target"])  # 4 over 2 ranks

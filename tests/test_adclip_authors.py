@@ -11,8 +11,8 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 
 from domaingen.engine import Trainer, load_config
-from domaingen.methods.adclip import ADCLIPMethod
 from domaingen.methods.adclip import (
+    ADCLIPMethod,
     ContentProjector,
     FixedLinear,
     StyleMappingProjector,

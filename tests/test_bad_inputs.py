@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import default_argument_parser
+from helpers import FAST_OPTS, QUICK_CONFIG
 from PIL import Image
 
 from domaingen.data.datasets import (
-    DatasetAnnotationError,
-    DatasetLayoutError,
     SYNTHETIC_DOMAINS,
     SYNTHETIC_DOMAINS_CLASSES,
+    DatasetAnnotationError,
+    DatasetLayoutError,
     load_classification,
     load_voc_style_instances,
     register_voc_style,
@@ -22,8 +23,6 @@ from domaingen.data.datasets import (
 from domaingen.data.images import ImageDecodeError, read_rgb
 from domaingen.data.mappers import ClassificationMapper, DetectionMapper
 from domaingen.engine import ConfigError, Trainer, load_config, setup
-
-from conftest import FAST_OPTS, QUICK_CONFIG
 
 CAR = ("<object><name>car</name><difficult>{difficult}</difficult><bndbox><xmin>5</xmin>"
        "<ymin>5</ymin><xmax>40</xmax><ymax>30</ymax></bndbox></object>")
@@ -113,7 +112,7 @@ def test_every_training_image_unreadable_is_an_error_even_when_skipping(syntheti
         mapper({"file_name": str(root / "JPEGImages" / "b.jpg"), "label": 0})
 
 
-# ------------------------------------------------------------------------------ split files and annotations
+# ---------------------------------------------------------------------- split files and annotations
 
 def test_an_image_listed_twice_in_a_split_file_is_an_error(tmp_path):
     root = voc_tree(tmp_path / "voc", ["a", "b"], split_text="a\nb\n\na\n")
@@ -128,7 +127,8 @@ def test_an_image_listed_twice_in_a_split_file_is_an_error(tmp_path):
     Image.new("RGB", (8, 8)).save(base / "aeroplane" / "x.jpg")
     (base / "image_list.txt").write_text("aeroplane/x.jpg 0\naeroplane/x.jpg 0\n")
     with pytest.raises(DatasetAnnotationError, match=re.escape(
-            f"Image 'aeroplane/x.jpg' is listed twice in {base / 'image_list.txt'}: lines 1 and 2")):
+            f"Image 'aeroplane/x.jpg' is listed twice in {base / 'image_list.txt'}: "
+            "lines 1 and 2")):
         load_classification("visda17", "real", "test", root=str(tmp_path))
 
 
@@ -201,7 +201,8 @@ def test_missing_base_names_both_files_and_a_cycle_is_an_error(tmp_path):
     (tmp_path / "a.yaml").write_text("_BASE_: b.yaml\n")
     (tmp_path / "b.yaml").write_text("_BASE_: a.yaml\n")
     with pytest.raises(ConfigError, match=re.escape(
-            f"_BASE_ cycle: {tmp_path / 'a.yaml'} -> {tmp_path / 'b.yaml'} -> {tmp_path / 'a.yaml'}")):
+            f"_BASE_ cycle: {tmp_path / 'a.yaml'} -> {tmp_path / 'b.yaml'} -> "
+            f"{tmp_path / 'a.yaml'}")):
         load_config(str(tmp_path / "a.yaml"))
     (tmp_path / "empty.yaml").write_text("")
     with pytest.raises(ConfigError, match=re.escape(

@@ -13,6 +13,7 @@ import torch
 from detectron2.engine import default_argument_parser
 from detectron2.modeling import build_model
 from detectron2.utils.env import seed_all_rng
+from helpers import QUICK_CONFIG
 from torch import nn
 
 import domaingen.engine.lock as lock
@@ -20,8 +21,6 @@ import domaingen.utils.files as files
 from domaingen.engine import AtomicCheckpointer, CheckpointError, ConfigError, Trainer, load_config
 from domaingen.engine.cli import main, run_cli
 from domaingen.engine.lock import OutputDirError, lock_output_dir, release_output_dir
-
-from conftest import FAST_OPTS, QUICK_CONFIG
 
 QUICK = os.path.join(os.path.dirname(__file__), "..", "configs", "quick")
 COOP = os.path.join(QUICK, "synthetic_domains_coop.yaml")
@@ -41,7 +40,7 @@ def evaluate(config, out_dir, *opts):
         ["--config-file", config, "--eval-only", *opts, "OUTPUT_DIR", str(out_dir)]))
 
 
-# ------------------------------------------------------------------------------ weights that do not fit
+# -------------------------------------------------------------------------- weights that do not fit
 
 def test_eval_only_refuses_weights_that_do_not_fit(synthetic_weather, synthetic_domains, tmp_path):
     coop, _ = saved(COOP, tmp_path / "coop.pth")
@@ -92,7 +91,8 @@ def test_training_initialisation_may_load_partially_and_says_so(synthetic_weathe
     total, loaded = len(gap.state_dict()), len(shared)
     assert 0 < loaded < total
     assert (f"Initialised {loaded} of the model's {total} tensors from {detector}, the others "
-            f"keep their initialisation: {total - loaded} missing (augmentation_bank.") in caplog.text
+            f"keep their initialisation: {total - loaded} missing "
+            "(augmentation_bank.") in caplog.text
     for key in shared:
         assert torch.equal(gap.state_dict()[key], base.state_dict()[key]), key
     coop, _ = saved(COOP, tmp_path / "coop.pth")

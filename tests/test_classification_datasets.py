@@ -1,4 +1,5 @@
-"""Tests of the classification loaders, their registration, DG split names and the synthetic domains."""
+"""Tests of the classification loaders, their registration, DG split names and the synthetic
+domains."""
 import os
 import re
 
@@ -94,7 +95,8 @@ def test_folder_layout_loading_and_metadata(tmp_path, registered):
     _images(base / "photo" / "dog", ["upper.PNG", "notes.txt", ".hidden.jpg"])
     registered.extend(register_all_classification(str(tmp_path), prefix="t_db_"))
     expected = [
-        f"t_db_{ds}_{d}_{s}" for ds, doms in CLASSIFICATION_DATASETS.items() for d, ss in doms.items() for s in ss
+        f"t_db_{ds}_{d}_{s}" for ds, doms in CLASSIFICATION_DATASETS.items()
+        for d, ss in doms.items() for s in ss
     ]
     assert sorted(registered) == sorted(expected)
     before = _snapshot(tmp_path)
@@ -109,7 +111,8 @@ def test_folder_layout_loading_and_metadata(tmp_path, registered):
     }
     assert "photo/dog/upper.PNG" in _ids(test)
     for d in test:
-        assert PACS_CLASSES[d["label"]] == d["image_id"].split("/")[1] and os.path.isfile(d["file_name"])
+        assert (PACS_CLASSES[d["label"]] == d["image_id"].split("/")[1]
+                and os.path.isfile(d["file_name"]))
     meta = MetadataCatalog.get("t_db_pacs_photo_train")
     assert meta.thing_classes == list(PACS_CLASSES)
     assert (meta.domain, meta.domains, meta.dataset, meta.split, meta.evaluator_type) == (
@@ -135,7 +138,8 @@ def test_train_val_split_is_deterministic_per_class_and_complete(tmp_path, regis
         assert val == DatasetCatalog.get(f"t_split_pacs_{domain}_val")
     test = load_classification("pacs", "photo", "test", root=str(tmp_path))
     shuffled_train, _ = split_per_class(test[::-1], 0.7)
-    assert sorted(_ids(shuffled_train)) == sorted(_ids(DatasetCatalog.get("t_split_pacs_photo_train")))
+    assert sorted(_ids(shuffled_train)) == sorted(
+        _ids(DatasetCatalog.get("t_split_pacs_photo_train")))
     assert sorted(_ids(split_per_class(test, 0.7, seed=1)[0])) != sorted(_ids(shuffled_train))
 
 
@@ -156,7 +160,8 @@ def test_folder_names_and_classes_from_folders(tmp_path, registered):
     assert meta.thing_classes == ["Alarm_Clock", "Bike", "Mug", "TV"]
     assert meta.as_dict()["thing_classes"] == meta.thing_classes
     real = DatasetCatalog.get("t_fold_office_home_real_world_test")
-    assert [meta.thing_classes[d["label"]] for d in real] == [c for c in sorted(oh_classes) for _ in range(2)]
+    assert ([meta.thing_classes[d["label"]] for d in real]
+            == [c for c in sorted(oh_classes) for _ in range(2)])
     assert real[0]["image_id"] == "Real World/Alarm_Clock/Alarm_Clock_00.jpg"
     with pytest.raises(DatasetLayoutError, match=re.escape(str(tmp_path / "terra_incognita"))):
         MetadataCatalog.get("t_fold_terra_incognita_location_38_test").thing_classes
@@ -164,7 +169,8 @@ def test_folder_names_and_classes_from_folders(tmp_path, registered):
 
 def test_folder_layout_errors_name_the_path(tmp_path):
     root = str(tmp_path)
-    with pytest.raises(DatasetLayoutError, match="(?s)" + re.escape(str(tmp_path / "PACS")) + ".*datasets/README.md"):
+    with pytest.raises(DatasetLayoutError,
+                       match="(?s)" + re.escape(str(tmp_path / "PACS")) + ".*datasets/README.md"):
         load_classification("pacs", "photo", "train", root=root)
     base = _pacs(tmp_path)
     os.rename(base / "sketch" / "horse", tmp_path / "horse")
@@ -176,12 +182,15 @@ def test_folder_layout_errors_name_the_path(tmp_path):
     with pytest.raises(DatasetLayoutError, match="Unexpected class folder: " + zebra):
         load_classification("pacs", "photo", "test", root=root)
 
-    oh = _domainbed(tmp_path / "office_home", ("Art", "Clipart", "Product", "Real World"), ("Bike", "Mug"), 1)
+    oh = _domainbed(tmp_path / "office_home", ("Art", "Clipart", "Product", "Real World"),
+                    ("Bike", "Mug"), 1)
     (oh / "Product" / "Pen").mkdir()
-    with pytest.raises(DatasetLayoutError, match="Class folder missing: " + re.escape(str(oh / "Art" / "Pen"))):
+    with pytest.raises(DatasetLayoutError,
+                       match="Class folder missing: " + re.escape(str(oh / "Art" / "Pen"))):
         classification_classes("office_home", root)
     os.rename(oh / "Clipart", tmp_path / "Clipart")
-    with pytest.raises(DatasetLayoutError, match="Domain folder not found: " + re.escape(str(oh / "Clipart"))):
+    with pytest.raises(DatasetLayoutError,
+                       match="Domain folder not found: " + re.escape(str(oh / "Clipart"))):
         load_classification("office_home", "art", "val", root=root)
 
 
@@ -229,8 +238,10 @@ def test_domainnet_official_lists_and_val_holdout(tmp_path, registered):
         "label": 0,
         "domain": "clipart",
     }
-    assert _ids(train) == _ids(load_classification("domainnet", "clipart", "train", root=str(tmp_path)))
-    with pytest.raises(DatasetLayoutError, match=re.escape(str(tmp_path / "domainnet" / "sketch_train.txt"))):
+    assert _ids(train) == _ids(load_classification("domainnet", "clipart", "train",
+                                                   root=str(tmp_path)))
+    with pytest.raises(DatasetLayoutError,
+                       match=re.escape(str(tmp_path / "domainnet" / "sketch_train.txt"))):
         DatasetCatalog.get("t_dn_domainnet_sketch_val")
 
 
@@ -248,7 +259,8 @@ def test_split_file_errors(tmp_path):
     cases = [
         (["clipart/cat/a.jpg 0", "clipart/cat/b.jpg"], r"Malformed line 2 of .*clipart_test\.txt"),
         (["clipart/cat/a.jpg 0", "clipart/dog/b.jpg 0"], "Label 0 is class 'dog' at line 2"),
-        (["clipart/cat/a.jpg 0", "clipart/dog/b.jpg 1", "clipart/dog/c.jpg 2"], "Class 'dog' has label 2 at line 3"),
+        (["clipart/cat/a.jpg 0", "clipart/dog/b.jpg 1", "clipart/dog/c.jpg 2"],
+         "Class 'dog' has label 2 at line 3"),
         (["clipart/cat/a.jpg 0", "clipart/dog/b.jpg 2"], "label 1 never appears"),
     ]
     os.remove(lists / "clipart_train.txt")
@@ -259,13 +271,15 @@ def test_split_file_errors(tmp_path):
 
 
 def test_mini_domainnet(tmp_path, registered):
-    _domainnet(tmp_path, "sketch", ("bee", "ant"), 3, 2, lists_dir=tmp_path / "domainnet" / "splits_mini")
+    _domainnet(tmp_path, "sketch", ("bee", "ant"), 3, 2,
+               lists_dir=tmp_path / "domainnet" / "splits_mini")
     registered.extend(register_all_classification(str(tmp_path), prefix="t_mini_"))
     assert "t_mini_mini_domainnet_sketch_val" not in registered
     assert MetadataCatalog.get("t_mini_mini_domainnet_real_train").thing_classes == ["bee", "ant"]
     train = DatasetCatalog.get("t_mini_mini_domainnet_sketch_train")
     assert len(train) == 6 and [d["label"] for d in train] == [0, 0, 0, 1, 1, 1]
-    assert train[3]["file_name"] == str(tmp_path / "domainnet" / "sketch" / "ant" / "sketch_ant_train_0.jpg")
+    assert train[3]["file_name"] == str(
+        tmp_path / "domainnet" / "sketch" / "ant" / "sketch_ant_train_0.jpg")
     assert len(DatasetCatalog.get("t_mini_mini_domainnet_sketch_test")) == 4
     real_test = re.escape(str(tmp_path / "domainnet" / "splits_mini" / "real_test.txt"))
     with pytest.raises(DatasetLayoutError, match=real_test):
@@ -288,11 +302,13 @@ def test_visda17(tmp_path, registered):
         ("aeroplane/a.png", 0, "synthetic"), ("truck/t.png", 11, "synthetic"),
     ]
     (real,) = DatasetCatalog.get("t_visda_visda17_real_test")
-    assert (real["file_name"], real["domain"]) == (str(visda / "validation" / "bus" / "b.jpg"), "real")
+    assert ((real["file_name"], real["domain"])
+            == (str(visda / "validation" / "bus" / "b.jpg"), "real"))
     meta = MetadataCatalog.get("t_visda_visda17_real_test")
     assert (meta.thing_classes, meta.domains) == (list(VISDA17_CLASSES), ["synthetic", "real"])
     _split_file(visda / "validation" / "image_list.txt", ["bus/b.jpg 3"])
-    with pytest.raises(DatasetAnnotationError, match="class folder 'bus' with label 3, but label 3 is class 'car'"):
+    with pytest.raises(DatasetAnnotationError,
+                       match="class folder 'bus' with label 3, but label 3 is class 'car'"):
         load_classification("visda17", "real", "test", root=str(tmp_path))
     _split_file(visda / "validation" / "image_list.txt", ["bus/b.jpg 12"])
     with pytest.raises(DatasetAnnotationError, match="out of range"):
@@ -300,7 +316,8 @@ def test_visda17(tmp_path, registered):
 
 
 def test_dg_split_names():
-    assert set(DG_DATASETS) == {"pacs", "vlcs", "office_home", "terra_incognita", "domainnet", "synthetic_domains"}
+    assert set(DG_DATASETS) == {"pacs", "vlcs", "office_home", "terra_incognita", "domainnet",
+                                "synthetic_domains"}
     assert DG_DATASETS["vlcs"] == ("caltech", "labelme", "sun", "pascal")
     assert dg_split_names("pacs", "sketch") == {
         "train": ["pacs_art_painting_train", "pacs_cartoon_train", "pacs_photo_train"],
@@ -360,7 +377,8 @@ def test_synthetic_domains_layout_determinism_and_idempotence(synthetic_root, tm
 
     again = generate_domains(str(tmp_path / "again"), seed=5, num_per_class=3, image_size=40)
     assert _files(again["root"]) == _files(out)
-    other = _files(generate_domains(str(tmp_path / "other"), seed=6, num_per_class=3, image_size=40)["root"])
+    other = _files(generate_domains(str(tmp_path / "other"), seed=6, num_per_class=3,
+                                    image_size=40)["root"])
     first = _files(out)
     assert all(first[p] != other[p] for p in first if p.endswith(".jpg"))
     smaller = generate_domains(str(tmp_path / "other"), seed=6, num_per_class=1, image_size=40)
@@ -368,9 +386,11 @@ def test_synthetic_domains_layout_determinism_and_idempotence(synthetic_root, tm
 
 
 def _stats(out, domain):
-    imgs = [cv2.imread(str(out / domain / c / f"{i:04d}.jpg")) for c in SYNTHETIC_DOMAINS_CLASSES for i in range(3)]
+    imgs = [cv2.imread(str(out / domain / c / f"{i:04d}.jpg"))
+            for c in SYNTHETIC_DOMAINS_CLASSES for i in range(3)]
     hsv = np.stack([cv2.cvtColor(im, cv2.COLOR_BGR2HSV) for im in imgs]).astype(np.float32)
-    texture = np.mean([cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var() for im in imgs])
+    texture = np.mean([cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()
+                       for im in imgs])
     return hsv[..., 1].mean(), hsv[..., 2].mean(), texture
 
 
@@ -378,7 +398,8 @@ def test_synthetic_domains_styles_differ(synthetic_root):
     out = synthetic_root[0] / "synthetic_domains"
     stats = {d: _stats(out, d) for d in SYNTHETIC_DOMAINS}
     assert stats["sketch"][0] < 30 and stats["sketch"][1] > 200  # grey pencil on white paper
-    assert stats["cartoon"][0] > max(stats["photo"][0], stats["sketch"][0])  # saturated flat colours
+    # saturated flat colours
+    assert stats["cartoon"][0] > max(stats["photo"][0], stats["sketch"][0])
     assert stats["painting"][2] > 2 * stats["photo"][2]  # brush-stroke texture
 
 
@@ -386,13 +407,18 @@ def test_synthetic_domains_registered_and_cli(synthetic_root, registered, tmp_pa
     root, _ = synthetic_root
     registered.extend(register_all_classification(str(root), prefix="t_syn_"))
     train = DatasetCatalog.get("t_syn_synthetic_domains_sketch_train")
-    assert len(train) == 5 * 2 and len(DatasetCatalog.get("t_syn_synthetic_domains_sketch_val")) == 5
+    assert (len(train) == 5 * 2
+            and len(DatasetCatalog.get("t_syn_synthetic_domains_sketch_val")) == 5)
     assert {d["domain"] for d in train} == {"sketch"}
-    assert MetadataCatalog.get("t_syn_synthetic_domains_painting_test").thing_classes == list(SYNTHETIC_DOMAINS_CLASSES)
+    assert (MetadataCatalog.get("t_syn_synthetic_domains_painting_test").thing_classes
+            == list(SYNTHETIC_DOMAINS_CLASSES))
 
-    main(["--kind", "domains", "--root", str(tmp_path), "--num-per-class", "1", "--side", "32", "--seed", "2"])
+    main(["--kind", "domains", "--root", str(tmp_path), "--num-per-class", "1", "--side", "32",
+          "--seed", "2"])
     assert "domains: 20 images (4 domains x 5 classes x 1)" in capsys.readouterr().out
-    main(["--kind", "domains", "--root", str(tmp_path), "--num-per-class", "1", "--side", "32", "--seed", "2"])
+    main(["--kind", "domains", "--root", str(tmp_path), "--num-per-class", "1", "--side", "32",
+          "--seed", "2"])
     assert "already up to date" in capsys.readouterr().out
     assert cv2.imread(str(tmp_path / "synthetic_domains" / "ring" / "0000.jpg")) is None
-    assert cv2.imread(str(tmp_path / "synthetic_domains" / "sketch" / "ring" / "0000.jpg")).shape == (32, 32, 3)
+    assert cv2.imread(
+        str(tmp_path / "synthetic_domains" / "sketch" / "ring" / "0000.jpg")).shape == (32, 32, 3)

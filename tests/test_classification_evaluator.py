@@ -8,11 +8,9 @@ import uuid
 
 import pytest
 import torch
-
 from detectron2.data import MetadataCatalog
 from detectron2.utils import comm
 
-from conftest import launch_on_cpu
 from domaingen.evaluation import ClassificationEvaluator, domain_results_table, write_domain_tables
 
 CLASSES = ["dog", "cat", "horse"]
@@ -142,9 +140,8 @@ def _distributed_worker(name, out_path):
         assert results == {}
 
 
-
-
-def test_distributed_gather_matches_single_process(tmp_path, monkeypatch):
+@pytest.mark.distributed
+def test_distributed_gather_matches_single_process(tmp_path, monkeypatch, launch_on_cpu):
     name = f"domaingen_test_cls_dist_{uuid.uuid4().hex}"
     out_path = str(tmp_path / "rank0.pkl")
     launch_on_cpu(_distributed_worker, (name, out_path))

@@ -10,15 +10,14 @@ from domaingen.data.mappers import ClassificationMapper, ImageDecodeError
 from domaingen.engine import ConfigError, Trainer, load_config
 from domaingen.engine.cli import main
 
-from conftest import launch_on_cpu
-
 REPO = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(REPO, "configs", "quick")
 
 
 def test_dg_benchmark_fills_the_dataset_lists():
     cfg = load_config(os.path.join(REPO, "configs", "classification", "pacs", "coop_ViT-B-16.yaml"))
-    assert cfg.DATASETS.TRAIN == ("pacs_art_painting_train", "pacs_cartoon_train", "pacs_photo_train")
+    assert cfg.DATASETS.TRAIN == ("pacs_art_painting_train", "pacs_cartoon_train",
+                                  "pacs_photo_train")
     assert cfg.DATASETS.VAL == ("pacs_art_painting_val", "pacs_cartoon_val", "pacs_photo_val")
     assert cfg.DATASETS.TEST == ("pacs_sketch_test",)
     single = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
@@ -133,9 +132,11 @@ def test_coop_trains_only_the_context_and_eval_only_reproduces(synthetic_domains
     assert main(args)[name]["accuracy"]["top1"] == expected[name]["accuracy"]["top1"]
 
 
+@pytest.mark.slow
 def test_short_coop_run_on_standin_clip_beats_its_start_and_chance(synthetic_domains, standin_clip,
                                                                   tmp_path):
-    val = "('synthetic_domains_photo_val','synthetic_domains_cartoon_val','synthetic_domains_painting_val')"
+    val = ("('synthetic_domains_photo_val','synthetic_domains_cartoon_val',"
+           "'synthetic_domains_painting_val')")
     cfg = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"), [
         "MODEL.CLIP.WEIGHTS", standin_clip, "MODEL.PROMPT.CTX_INIT", "", "SOLVER.BASE_LR", "0.02",
         "DATASETS.TEST", val, "OUTPUT_DIR", str(tmp_path)])
@@ -173,7 +174,8 @@ def _ddp_coop_worker(config, out_dir):
                os.path.join(out_dir, f"rank{comm.get_rank()}.pt"))
 
 
-def test_two_process_coop_syncs_only_the_context(synthetic_domains, tmp_path):
+@pytest.mark.distributed
+def test_two_process_coop_syncs_only_the_context(synthetic_domains, tmp_path, launch_on_cpu):
     initial = build_model(load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml")))
     launch_on_cpu(_ddp_coop_worker, (os.path.join(QUICK, "synthetic_domains_coop.yaml"),
                                       str(tmp_path)))

@@ -80,7 +80,8 @@ def _save_torchscript_archive(state_dict: dict, param_names: set, path) -> None:
                 module.add_module(part, nn.Module())
             module = module._modules[part]
         if key in param_names:
-            module.register_parameter(leaf, nn.Parameter(value.detach().clone(), requires_grad=False))
+            module.register_parameter(leaf, nn.Parameter(value.detach().clone(),
+                                                         requires_grad=False))
         else:
             module.register_buffer(leaf, value.detach().clone())
     for key, value in OPENAI_METADATA.items():
@@ -375,7 +376,8 @@ def test_pretrained_tag_found_in_hf_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", cached)
     monkeypatch.setattr(clip_models, "_network_reachable", lambda *a, **k: False)
     # Building RN50 itself is too slow for a unit test; a stand-in model is enough here.
-    monkeypatch.setattr(clip_models, "_create", lambda name, quick_gelu, seed, precision: nn.Linear(1, 1))
+    monkeypatch.setattr(clip_models, "_create",
+                        lambda name, quick_gelu, seed, precision: nn.Linear(1, 1))
     # The cached file is found and read; it then fails the architecture check (not the network).
     with pytest.raises(ClipWeightsError, match="does not match") as info:
         build_clip_model("RN50", "openai")

@@ -7,13 +7,22 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from clip_gap_helpers import (
+    RES4_CHANNELS,
+    SOURCE,
+    TARGETS,
+    TRAIN_SET,
+    gap_cfg,
+    small_bank,
+    small_cfg,
+)
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
+from helpers import QUICK_CONFIG
 
 from domaingen.clip import encode_prompts
-from domaingen.methods.clip_gap.crops import RandomCropsMapper
 from domaingen.engine import Trainer, load_config
 from domaingen.methods.clip_gap import (
     AugmentationBankError,
@@ -25,18 +34,7 @@ from domaingen.methods.clip_gap import (
     optimization_loss,
     text_shifted_targets,
 )
-
-from clip_gap_helpers import (
-    gap_cfg,
-    RES4_CHANNELS,
-    small_bank,
-    small_cfg,
-    SOURCE,
-    TARGETS,
-    TRAIN_SET,
-)
-from conftest import QUICK_CONFIG
-
+from domaingen.methods.clip_gap.crops import RandomCropsMapper
 
 # ---------------------------------------------------------------- 1. bank shapes and prompts
 

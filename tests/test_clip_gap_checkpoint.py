@@ -5,6 +5,7 @@ import runpy
 
 import pytest
 import torch
+from clip_gap_helpers import GAP_CONFIG, TARGETS, TRAIN_SET, small_cfg
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.data import detection_utils as utils
@@ -12,15 +13,14 @@ from detectron2.modeling import build_model
 
 from domaingen.clip import build_clip_model
 
-from clip_gap_helpers import GAP_CONFIG, TARGETS, TRAIN_SET, small_cfg
-
 # The tiny CLIP's text tower runs plain GELU: tell the converter (OpenAI's would be QuickGELU).
 OPTS = ["MODEL.CLIP.FROZEN_BN", "True", "MODEL.CLIP_GAP.TARGET_PROMPTS", str(TARGETS),
         "MODEL.CLIP.QUICK_GELU", "false"]
 # Their module names for the CLIP visual tower, by our prefix (written from their modeling code).
 THEIR_PREFIX = {"backbone.stem.": "backbone.enc.", "backbone.res2.": "backbone.enc.layer1.",
                 "backbone.res3.": "backbone.enc.layer2.", "backbone.res4.": "backbone.enc.layer3.",
-                "roi_heads.res5.": "backbone.enc.layer4.", "roi_heads.attnpool.": "backbone.enc.attnpool."}
+                "roi_heads.res5.": "backbone.enc.layer4.",
+                "roi_heads.attnpool.": "backbone.enc.attnpool."}
 TEXT = "roi_heads.box_predictor.cls_score.model."
 TOOL = os.path.join(os.path.dirname(__file__), "..", "tools", "convert_clip_gap_checkpoint.py")
 

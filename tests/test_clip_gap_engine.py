@@ -7,29 +7,28 @@ import sys
 
 import pytest
 import torch
-from detectron2.modeling import build_model
-
-import domaingen.methods.clip_gap.optimize as engine_augmentation
-from domaingen.clip import build_clip_from_cfg
-from domaingen.engine import Trainer, load_config
-from domaingen.methods.clip_gap import BANK_FILE, optimize_augmentations
-from domaingen.methods.clip_gap import (
-    AugmentationBankError,
-    SemanticAugmentationBank,
-    build_augmentation_bank,
-)
-
 from clip_gap_helpers import (
     GAP_CONFIG,
     REPO,
     RES4_CHANNELS,
-    small_bank,
-    small_cfg,
     SOURCE,
     TARGETS,
+    small_bank,
+    small_cfg,
 )
-from conftest import FAST_OPTS, QUICK_CONFIG
+from detectron2.modeling import build_model
+from helpers import FAST_OPTS, QUICK_CONFIG
 
+import domaingen.methods.clip_gap.optimize as engine_augmentation
+from domaingen.clip import build_clip_from_cfg
+from domaingen.engine import Trainer, load_config
+from domaingen.methods.clip_gap import (
+    BANK_FILE,
+    AugmentationBankError,
+    SemanticAugmentationBank,
+    build_augmentation_bank,
+    optimize_augmentations,
+)
 
 # ---------------------------------------------------------------- 5. bank files
 
@@ -98,7 +97,8 @@ def test_load_rejects_missing_and_foreign_files(clip, tmp_path):
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"this is not a torch file")
     with pytest.raises(AugmentationBankError,
-                       match=re.escape(f"augmentation bank {garbage} is not a readable bank file")):
+                       match=re.escape(f"augmentation bank {garbage} is not a readable "
+                                       "checkpoint")):
         bank.load(str(garbage))
     checkpoint = tmp_path / "checkpoint.pth"
     torch.save({"model": {"w": torch.zeros(1)}}, checkpoint)
@@ -180,7 +180,7 @@ def test_trainer_optimizes_once_and_resume_restores_the_bank(synthetic_weather, 
     assert torch.equal(resumed.model.augmentation_bank.offsets, bank.offsets)
 
 
-# ---------------------------------------------------------------- 7. tools/optimize_augmentations.py
+# --------------------------------------------------------------- 7. tools/optimize_augmentations.py
 
 TOOL = os.path.join(REPO, "tools", "optimize_augmentations.py")
 
@@ -191,6 +191,7 @@ def run_tool(config, *opts):
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_tool_writes_the_bank(synthetic_weather, tmp_path):
     proc = run_tool(GAP_CONFIG, "MODEL.CLIP_GAP.OPT_ITERS", "2", "DATALOADER.NUM_WORKERS", "0",
                     "MODEL.CLIP_GAP.OPT_CROPS_PER_IMAGE", "1", "MODEL.DEVICE", "cpu",
@@ -201,6 +202,7 @@ def test_tool_writes_the_bank(synthetic_weather, tmp_path):
     assert os.path.isfile(tmp_path / "augmentation_loss.png")
 
 
+@pytest.mark.slow
 def test_tool_refuses_other_detectors(tmp_path):
     proc = run_tool(QUICK_CONFIG, "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", "cpu",
                     "OUTPUT_DIR", str(tmp_path))

@@ -9,17 +9,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from clip_gap_helpers import TRAIN_SET, gap_cfg, small_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 from detectron2.solver import build_lr_scheduler
 
-from domaingen.methods.clip_gap.crops import resize_crops
 from domaingen.engine import ConfigError, Trainer
 from domaingen.engine.trainer import detection_test_dicts
 from domaingen.evaluation.voc_ap import average_precision
 from domaingen.methods.clip_gap import augmentation_step
-
-from clip_gap_helpers import gap_cfg, small_cfg, TRAIN_SET
+from domaingen.methods.clip_gap.crops import resize_crops
 
 # The authors' prompt file (prunedprompts2.txt), line by line.
 AUTHORS_PROMPT_FILE = """an image taken on a snow night
@@ -75,7 +74,8 @@ def test_crops_are_resized_bilinear_as_the_authors_torchvision_call():
         assert (out[k].numpy() == expected).mean() > 0.99
     cubic = resize_crops(crops, 24, "cubic")
     assert np.array_equal(cubic[0].numpy(),
-                          cv2.resize(crops[0], (24, 24), interpolation=cv2.INTER_CUBIC).transpose(2, 0, 1))
+                          cv2.resize(crops[0], (24, 24),
+                                     interpolation=cv2.INTER_CUBIC).transpose(2, 0, 1))
     assert not torch.equal(cubic, out)
     with pytest.raises(ValueError, match="OPT_CROP_INTERPOLATION"):
         resize_crops(crops, 24, "area")
@@ -159,7 +159,8 @@ def test_the_injected_mean_reaches_the_roi_head_under_train_mode_bn_when_it_diff
     assert relative(per_image) > 1e-2
 
 
-def test_authors_schedule_starts_the_detector_after_the_optimization_iterations(synthetic_weather, tmp_path):
+def test_authors_schedule_starts_the_detector_after_the_optimization_iterations(synthetic_weather,
+                                                                               tmp_path):
     cfg = gap_cfg("MODEL.CLIP_GAP.OPT_ITERS", "3", "MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE", "True",
                   "SOLVER.MAX_ITER", "10", "SOLVER.STEPS", "(5,)", "SOLVER.WARMUP_ITERS", "4",
                   "OUTPUT_DIR", str(tmp_path))
@@ -211,7 +212,8 @@ def test_empty_test_images_are_dropped_for_the_listed_sets(set_with_an_empty_ima
     kept = detection_test_dicts(gap_cfg("DATASETS.DROP_EMPTY_TEST_IMAGES", f"('{name}',)"), name)
     assert [d["image_id"] for d in kept] == [dicts[0]["image_id"], dicts[2]["image_id"]]
     assert len(detection_test_dicts(gap_cfg(), name)) == 3
-    loader = Trainer.build_test_loader(gap_cfg("DATASETS.DROP_EMPTY_TEST_IMAGES", f"('{name}',)"), name)
+    loader = Trainer.build_test_loader(
+        gap_cfg("DATASETS.DROP_EMPTY_TEST_IMAGES", f"('{name}',)"), name)
     assert len(loader.dataset) == 2
     with pytest.raises(ConfigError, match="DROP_EMPTY_TEST_IMAGES names datasets that are not "
                                           "registered: .'no_such_set'."):
@@ -245,4 +247,5 @@ def test_devkit_arithmetic_counts_pixels_inclusively_and_needs_iou_above_the_thr
     # IoU exactly 0.5 matches in continuous arithmetic (9 x 4.5 of 81), not in the devkit's
     # (10 x 5 of 100 pixels: it needs IoU > 0.5).
     assert average_precision([("a", 0.9, [0.0, 0.0, 9.0, 4.5])], ground_truth) == pytest.approx(1.0)
-    assert average_precision([("a", 0.9, [0.0, 0.0, 9.0, 4.0])], ground_truth, voc_devkit=True) == 0.0
+    assert average_precision([("a", 0.9, [0.0, 0.0, 9.0, 4.0])], ground_truth,
+                             voc_devkit=True) == 0.0

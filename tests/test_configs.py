@@ -42,7 +42,8 @@ def test_config_builds_with_tiny_clip(path):
             cfg = load_config(path, opts + SYNTHETIC_UDA)
     model = build_model(cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert trainable == 0 if cfg.MODEL.META_ARCHITECTURE == "ZeroShotCLIPClassifier" else trainable > 0
+    assert (trainable == 0 if cfg.MODEL.META_ARCHITECTURE == "ZeroShotCLIPClassifier"
+            else trainable > 0)
 
 
 def test_key_typo_names_the_file(tmp_path):

@@ -29,7 +29,8 @@ def _xml(width, height, objects):
         f"</bndbox></object>"
         for name, box, difficult in objects
     )
-    return f"<annotation><size><width>{width}</width><height>{height}</height><depth>3</depth></size>{objs}</annotation>"
+    return (f"<annotation><size><width>{width}</width><height>{height}</height>"
+            f"<depth>3</depth></size>{objs}</annotation>")
 
 
 def _voc_tree(root, annotations, split="train", split_text=None, image_ext=None):
@@ -81,7 +82,8 @@ def test_voc_loader_boxes_ids_difficult_and_png_fallback(tmp_path):
 
 
 def test_voc_loader_unknown_class_error_and_skip(tmp_path):
-    root = _voc_tree(tmp_path / "voc", {"x1": _xml(50, 50, [("dog", (2, 2, 20, 20), 0), ("car", (5, 5, 25, 25), 0)])})
+    root = _voc_tree(tmp_path / "voc", {"x1": _xml(50, 50, [("dog", (2, 2, 20, 20), 0),
+                                                            ("car", (5, 5, 25, 25), 0)])})
     with pytest.raises(DatasetAnnotationError) as err:
         load_voc_style_instances(str(root), "train", CLASSES)
     message = str(err.value)
@@ -153,7 +155,8 @@ def _cityscapes_tree(root):
     _polygon_json(gt / "zurich" / "zurich_000001_000002_gtFine_polygons.json", 100, 50, [])
     _polygon_json(gt / "aachen" / "aachen_000000_000019_gtFine_polygons.json", 100, 50, objects)
     for city, stem in (("aachen", "aachen_000000_000019"), ("zurich", "zurich_000001_000002")):
-        for folder, suffix in (("leftImg8bit", "leftImg8bit.png"), ("leftImg8bit_foggy", "leftImg8bit_foggy_beta_0.02.png")):
+        for folder, suffix in (("leftImg8bit", "leftImg8bit.png"),
+                               ("leftImg8bit_foggy", "leftImg8bit_foggy_beta_0.02.png")):
             image = root / folder / "train" / city / f"{stem}_{suffix}"
             image.parent.mkdir(parents=True, exist_ok=True)
             image.write_bytes(b"")
@@ -162,13 +165,16 @@ def _cityscapes_tree(root):
 
 def test_cityscapes_loader_boxes_and_class_filter(tmp_path):
     root = _cityscapes_tree(tmp_path / "cityscapes")
-    dicts = load_cityscapes_detection(str(root / "leftImg8bit" / "train"), str(root / "gtFine" / "train"))
+    dicts = load_cityscapes_detection(str(root / "leftImg8bit" / "train"),
+                                      str(root / "gtFine" / "train"))
     assert [d["image_id"] for d in dicts] == ["aachen_000000_000019", "zurich_000001_000002"]
     first = dicts[0]
-    assert first["file_name"] == str(root / "leftImg8bit" / "train" / "aachen" / "aachen_000000_000019_leftImg8bit.png")
+    assert first["file_name"] == str(
+        root / "leftImg8bit" / "train" / "aachen" / "aachen_000000_000019_leftImg8bit.png")
     assert (first["height"], first["width"]) == (50, 100)
     got = [(CITYSCAPES_CLASSES[a["category_id"]], a["bbox"]) for a in first["annotations"]]
-    assert got == [("car", [10, 5, 40, 30]), ("person", [0, 38, 8, 50]), ("rider", [60, 10, 70, 30])]
+    assert got == [("car", [10, 5, 40, 30]), ("person", [0, 38, 8, 50]),
+                   ("rider", [60, 10, 70, 30])]
     assert all(a["bbox_mode"] == BoxMode.XYXY_ABS for a in first["annotations"])
     assert dicts[1]["annotations"] == []
 
@@ -177,13 +183,16 @@ def test_cityscapes_loader_foggy_suffix_and_errors(tmp_path):
     root = _cityscapes_tree(tmp_path / "cityscapes")
     gt_dir = str(root / "gtFine" / "train")
     foggy = load_cityscapes_detection(
-        str(root / "leftImg8bit_foggy" / "train"), gt_dir, image_suffix="leftImg8bit_foggy_beta_0.02.png"
+        str(root / "leftImg8bit_foggy" / "train"), gt_dir,
+        image_suffix="leftImg8bit_foggy_beta_0.02.png"
     )
-    assert foggy[0]["file_name"].endswith("aachen/aachen_000000_000019_leftImg8bit_foggy_beta_0.02.png")
+    assert foggy[0]["file_name"].endswith(
+        "aachen/aachen_000000_000019_leftImg8bit_foggy_beta_0.02.png")
     assert len(foggy[0]["annotations"]) == 3
 
     with pytest.raises(DatasetLayoutError, match="beta_0.01"):
-        load_cityscapes_detection(str(root / "leftImg8bit_foggy" / "train"), gt_dir, "leftImg8bit_foggy_beta_0.01.png")
+        load_cityscapes_detection(str(root / "leftImg8bit_foggy" / "train"), gt_dir,
+                                  "leftImg8bit_foggy_beta_0.01.png")
     with pytest.raises(DatasetLayoutError, match="datasets/README.md"):
         load_cityscapes_detection(str(root / "leftImg8bit" / "val"), gt_dir)
     bad = root / "gtFine" / "train" / "zurich" / "zurich_000001_000002_gtFine_polygons.json"
@@ -204,11 +213,13 @@ def registered():
 
 
 EXPECTED_NAMES = (
-    [f"{p}_{d}_{s}" for p in ("diverse_weather", "synthetic_dw") for d in DIVERSE_WEATHER_DOMAINS for s in ("train", "test")]
+    [f"{p}_{d}_{s}" for p in ("diverse_weather", "synthetic_dw") for d in DIVERSE_WEATHER_DOMAINS
+     for s in ("train", "test")]
     + ["voc_2007_trainval_cw6", "voc_2012_trainval_cw6", "voc_2012_train_cw6", "voc_2012_val_cw6",
        "voc_2007_test_cw6"]
     + ["comic_train", "comic_test", "watercolor_train", "watercolor_test"]
-    + ["cityscapes_det_train", "cityscapes_det_val", "foggy_cityscapes_det_train", "foggy_cityscapes_det_val"]
+    + ["cityscapes_det_train", "cityscapes_det_val", "foggy_cityscapes_det_train",
+       "foggy_cityscapes_det_val"]
 )
 
 
@@ -226,7 +237,8 @@ def test_default_root_follows_env(monkeypatch, tmp_path):
 
 def test_register_all_metadata_and_lazy_loading(tmp_path, registered):
     root = tmp_path / "data"
-    registered.extend(register_all(str(root), prefix="t_meta_"))  # nothing exists yet: must not fail
+    # nothing exists yet: must not fail
+    registered.extend(register_all(str(root), prefix="t_meta_"))
     assert sorted(registered) == sorted("t_meta_" + n for n in EXPECTED_NAMES)
 
     meta = MetadataCatalog.get("t_meta_diverse_weather_night_rainy_train")
@@ -246,7 +258,8 @@ def test_register_all_metadata_and_lazy_loading(tmp_path, registered):
     assert (comic.dirname, comic.domain, comic.split) == (str(root / "comic"), "comic", "test")
     foggy = MetadataCatalog.get("t_meta_foggy_cityscapes_det_val")
     assert foggy.thing_classes == list(CITYSCAPES_CLASSES)
-    assert (foggy.domain, foggy.evaluator_type, foggy.use_07_metric) == ("foggy_cityscapes", "domain_ap", False)
+    assert ((foggy.domain, foggy.evaluator_type, foggy.use_07_metric)
+            == ("foggy_cityscapes", "domain_ap", False))
 
     with pytest.raises(DatasetLayoutError, match="datasets/README.md"):
         DatasetCatalog.get("t_meta_diverse_weather_daytime_clear_train")
@@ -260,17 +273,20 @@ def test_registered_datasets_load_from_root(tmp_path, registered):
     )
     _voc_tree(
         root / "VOC2007",
-        {"v1": _xml(40, 30, [("dog", (2, 3, 12, 20), 0), ("sheep", (1, 1, 9, 9), 0), ("aeroplane", (1, 1, 5, 5), 0)])},
+        {"v1": _xml(40, 30, [("dog", (2, 3, 12, 20), 0), ("sheep", (1, 1, 9, 9), 0),
+                             ("aeroplane", (1, 1, 5, 5), 0)])},
         split="trainval",
     )
-    _voc_tree(root / "watercolor", {"w1": _xml(40, 30, [("bird", (5, 5, 15, 15), 0)])}, split="test")
+    _voc_tree(root / "watercolor", {"w1": _xml(40, 30, [("bird", (5, 5, 15, 15), 0)])},
+              split="test")
     _cityscapes_tree(root / "cityscapes")
     registered.extend(register_all(str(root), prefix="t_load_"))
 
     # As the CLIP-the-Gap authors' loaders: names without case, other classes skipped, and
     # Diverse Weather shifts all four coordinates while Pascal VOC keeps Detectron2's xmax, ymax.
     (dusk,) = DatasetCatalog.get("t_load_diverse_weather_dusk_rainy_train")
-    assert [a["category_id"] for a in dusk["annotations"]] == [DIVERSE_WEATHER_CLASSES.index("rider")]
+    assert ([a["category_id"] for a in dusk["annotations"]]
+            == [DIVERSE_WEATHER_CLASSES.index("rider")])
     assert dusk["annotations"][0]["bbox"] == [1, 2, 11, 19]
     (voc,) = DatasetCatalog.get("t_load_voc_2007_trainval_cw6")  # non-CW classes are skipped
     assert [a["category_id"] for a in voc["annotations"]] == [COMIC_WATERCOLOR_CLASSES.index("dog")]

@@ -3,25 +3,37 @@ import pytest
 import torch
 import torch.nn.functional as F
 from detectron2.layers import FrozenBatchNorm2d, ShapeSpec
-from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, ROI_HEADS_REGISTRY, build_model
+from detectron2.modeling import build_model
+from helpers import QUICK_CONFIG
 from torch import nn
 
+import domaingen.clip.models as clip_models
 from domaingen.clip import build_clip_model, encode_prompts, get_tokenizer
 from domaingen.data.datasets import DIVERSE_WEATHER_CLASSES
 from domaingen.engine import load_config
-from domaingen.modeling.roi_heads import TextEmbeddingClassifier
-
-from conftest import QUICK_CONFIG
+from domaingen.methods.clip_gap import ClipGapRCNN
+from domaingen.modeling.backbone import ClipResNetBackbone
+from domaingen.modeling.meta_arch import ClipRCNN
+from domaingen.modeling.roi_heads import ClipRes5ROIHeads, TextEmbeddingClassifier
 
 
 def quick_cfg(*opts):
     return load_config(QUICK_CONFIG, ["MODEL.DEVICE", "cpu", *opts])
 
 
-def test_registry_lookups():
-    assert BACKBONE_REGISTRY.get("ClipResNetBackbone").__name__ == "ClipResNetBackbone"
-    assert ROI_HEADS_REGISTRY.get("ClipRes5ROIHeads").__name__ == "ClipRes5ROIHeads"
-    assert META_ARCH_REGISTRY.get("ClipRCNN").__name__ == "ClipRCNN"
+@pytest.mark.parametrize("arch", [ClipRCNN, ClipGapRCNN], ids=lambda a: a.__name__)
+def test_one_clip_is_built_and_cut_into_backbone_and_roi_head(arch, monkeypatch):
+    calls = []
+    build = clip_models.build_clip_model
+    monkeypatch.setattr(clip_models, "build_clip_model",
+                        lambda *args: calls.append(args) or build(*args))
+    model = build_model(quick_cfg("MODEL.META_ARCHITECTURE", arch.__name__))
+    assert (type(model), type(model.backbone), type(model.roi_heads)) == \
+        (arch, ClipResNetBackbone, ClipRes5ROIHeads)
+    assert len(calls) == 1  # backbone, ROI head (and CLIP the Gap's bank) share one build
+    visual = build(*calls[0]).visual  # random init from the config's seed: the same weights
+    assert torch.equal(model.backbone.res4[0].conv1.weight, visual.layer3[0].conv1.weight)
+    assert torch.equal(model.roi_heads.res5[0].conv1.weight, visual.layer4[0].conv1.weight)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +72,8 @@ def test_text_embeddings_are_the_class_prompts(model):
     expected = torch.nn.functional.normalize(
         clip.encode_text(get_tokenizer("domaingen-tiny-RN")(texts)), dim=-1)
     assert torch.allclose(model.roi_heads.box_predictor.text_embeddings, expected, atol=1e-6)
-    with_period = encode_prompts(clip, "domaingen-tiny-RN", DIVERSE_WEATHER_CLASSES, ["a photo of a {}."])
+    with_period = encode_prompts(clip, "domaingen-tiny-RN", DIVERSE_WEATHER_CLASSES,
+                                 ["a photo of a {}."])
     assert not torch.allclose(model.roi_heads.box_predictor.text_embeddings, with_period, atol=1e-3)
     assert "roi_heads.box_predictor.text_embeddings" in model.state_dict()
 
@@ -110,7 +123,8 @@ def test_projection_starts_as_identity():
 
 
 def test_class_count_must_match_dataset_metadata():
-    with pytest.raises(ValueError, match="NUM_CLASSES=3 but dataset 'synthetic_dw_daytime_clear_train' has 7"):
+    with pytest.raises(ValueError, match="NUM_CLASSES=3 but dataset "
+                                         "'synthetic_dw_daytime_clear_train' has 7"):
         build_model(quick_cfg("MODEL.ROI_HEADS.NUM_CLASSES", "3"))
 
 

@@ -9,12 +9,10 @@ import uuid
 import numpy as np
 import pytest
 import torch
-
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import Boxes, BoxMode, Instances
 from detectron2.utils import comm
 
-from conftest import launch_on_cpu
 from domaingen.evaluation import (
     DomainAPEvaluator,
     average_precision,
@@ -229,9 +227,8 @@ def _distributed_worker(name, out_path):
         assert results == {}
 
 
-
-
-def test_evaluator_distributed_gather(tmp_path, monkeypatch):
+@pytest.mark.distributed
+def test_evaluator_distributed_gather(tmp_path, monkeypatch, launch_on_cpu):
     name = f"domaingen_test_dist_{uuid.uuid4().hex}"
     out_path = str(tmp_path / "rank0.pkl")
     launch_on_cpu(_distributed_worker, (name, out_path))
@@ -299,7 +296,15 @@ def test_write_domain_tables_other_task(tmp_path):
 
 def test_bar_chart_annotated_with_missing_value(tmp_path):
     path = tmp_path / "acc.png"
-    bar_chart(str(path), ["photo", "sketch"], {"acc": [91.5, math.nan]}, "accuracy (%)", "acc")
+    fig = bar_chart(str(path), ["photo", "sketch"], {"acc": [91.5, math.nan]}, "accuracy (%)",
+                    "acc")
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["91.5", ""]  # no bar, no number for nan
+    assert [b.get_height() for b in ax.patches][0] == 91.5
+    assert (ax.get_title(), ax.get_ylabel()) == ("acc", "accuracy (%)")
+    plain = bar_chart(str(path), ["photo"], {"acc": [91.5]}, "accuracy (%)", "acc",
+                      annotate=False)
+    assert not plain.axes[0].texts
     with pytest.raises(ValueError):
         bar_chart(str(path), ["photo", "sketch"], {"acc": [91.5]}, "accuracy (%)", "acc")

@@ -3,7 +3,12 @@ import csv
 
 import pytest
 
-from domaingen.miniature.evidence.tables import evidence_rows, format_markdown, seed_statistics, write_evidence
+from domaingen.miniature.evidence.tables import (
+    evidence_rows,
+    format_markdown,
+    seed_statistics,
+    write_evidence,
+)
 
 # Two methods, two seeds, a source and two targets; B lacks target t2 in seed 1.
 RECORDS = [

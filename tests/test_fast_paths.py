@@ -9,11 +9,20 @@ from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 from torch.utils.checkpoint import checkpoint
 
+from domaingen.benchmark.authors_paths import (
+    authors_clip_embeddings,
+    domain_prompt_tokens,
+    optimization_step_authors,
+)
 from domaingen.benchmark.detection import random_detection_batch
-from domaingen.benchmark.authors_paths import (authors_clip_embeddings, domain_prompt_tokens,
-                                       optimization_step_authors)
-from domaingen.clip import (ClipTextEncoder, MeanTokenAttentionPool, build_clip_from_cfg,
-                            clip_attention_pool, encode_prompts, get_tokenizer)
+from domaingen.clip import (
+    ClipTextEncoder,
+    MeanTokenAttentionPool,
+    build_clip_from_cfg,
+    clip_attention_pool,
+    encode_prompts,
+    get_tokenizer,
+)
 from domaingen.clip import onednn as onednn_module
 from domaingen.clip import text as text_module
 from domaingen.engine import load_config
@@ -121,7 +130,8 @@ def test_speed_options_compile_in_place_and_keep_parameter_names():
     from domaingen.engine import Trainer
 
     opts = ["MODEL.META_ARCHITECTURE", "CoOpClassifier"]
-    plain = Trainer.build_model(load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"), opts))
+    plain = Trainer.build_model(load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
+                                            opts))
     fast = Trainer.build_model(load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"),
                                            opts + ["MODEL.CHANNELS_LAST", "True",
                                                    "MODEL.COMPILE", "True"]))
@@ -130,6 +140,7 @@ def test_speed_options_compile_in_place_and_keep_parameter_names():
     assert fast.visual.conv1.weight.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cc") is None, reason="torch.compile on CPU needs a C compiler")
 def test_compiled_channels_last_image_tower_gives_the_eager_features():
     from domaingen.benchmark.classification import random_images
@@ -159,7 +170,8 @@ def test_coop_eval_encodes_class_text_once_per_context(monkeypatch):
         first = model.class_logits(features)
         again = model.class_logits(features[:2])
         assert len(calls) == 1 and torch.allclose(first[:2], again, rtol=1e-6, atol=1e-7)
-        model.prompts.ctx.add_(torch.randn_like(model.prompts.ctx))  # a new context (a step, a load)
+        # a new context (a step, a load)
+        model.prompts.ctx.add_(torch.randn_like(model.prompts.ctx))
         moved = model.class_logits(features)
         assert len(calls) == 2 and not torch.allclose(moved, first)
         model.cache_text = False

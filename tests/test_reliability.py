@@ -14,13 +14,16 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.env import seed_all_rng
+from helpers import FAST_OPTS, QUICK_CONFIG, free_port
 from PIL import Image
 
-from domaingen.data.datasets import DatasetAnnotationError, load_voc_style_instances, register_voc_style
+from domaingen.data.datasets import (
+    DatasetAnnotationError,
+    load_voc_style_instances,
+    register_voc_style,
+)
 from domaingen.data.mappers import ClassificationMapper, ImageDecodeError
 from domaingen.engine import ConfigError, Trainer, TrainingDivergedError, load_config
-
-from conftest import FAST_OPTS, QUICK_CONFIG, _free_port, launch_on_cpu
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 QUICK = os.path.join(REPO, "configs", "quick")
@@ -91,6 +94,7 @@ def finish(proc):
     assert proc.returncode == 0, err[-3000:]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_uninterrupted_weights(synthetic_domains, tmp_path):
     """CoOp through tools/train_net.py, SIGKILLed at a random moment after its first checkpoint,
     then resumed with --resume; the kill moments are seeded, the outcomes printed."""
@@ -124,6 +128,7 @@ GAP_KILL_RUN = [  # 40 optimization-step iterations (3 s), then 2 detector itera
     "SOLVER.MAX_ITER", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "SEED", "0"]
 
 
+@pytest.mark.slow
 def test_sigkill_during_the_clip_gap_optimization_step_then_resume(synthetic_weather, tmp_path):
     """Killed in the optimization step (before any checkpoint), --resume runs the step again
     from its start: the same seeds give the same bank, and the detector the same weights."""
@@ -279,8 +284,9 @@ def _equivalence_worker(out_dir):
                                                                  f"-rank{comm.get_rank()}.pt"))
 
 
+@pytest.mark.distributed
 def test_two_processes_match_one_process_with_the_same_total_batch(synthetic_domains, tmp_path,
-                                                                   monkeypatch):
+                                                                   monkeypatch, launch_on_cpu):
     monkeypatch.setattr(ClassificationMapper, "from_cfg", classmethod(_test_transforms))
     _equivalence_worker(str(tmp_path))
     launch_on_cpu(_equivalence_worker, (str(tmp_path),))
@@ -291,6 +297,7 @@ def test_two_processes_match_one_process_with_the_same_total_batch(synthetic_dom
     torch.testing.assert_close(two[0], one, rtol=0, atol=1e-6)
 
 
+@pytest.mark.distributed
 def test_two_machines_match_one_process(synthetic_domains, tmp_path, monkeypatch):
     """tools/train_net.py as two "machines" of one process each (Detectron2's --num-machines,
     gloo over loopback, one OUTPUT_DIR) ends with the weights of one process at the same total
@@ -302,12 +309,13 @@ def test_two_machines_match_one_process(synthetic_domains, tmp_path, monkeypatch
         from domaingen.data.mappers import ClassificationMapper
 
         ClassificationMapper.from_cfg = classmethod(
-            lambda cls, cfg, is_train: cls(False, cfg.INPUT.CLS_SIZE, image_format=cfg.INPUT.FORMAT))
+            lambda cls, cfg, is_train: cls(False, cfg.INPUT.CLS_SIZE, '''
+        '''image_format=cfg.INPUT.FORMAT))
     '''))
     monkeypatch.setattr(ClassificationMapper, "from_cfg", classmethod(_test_transforms))
     _equivalence_worker(str(tmp_path))
     out = tmp_path / "machines"
-    url = f"tcp://127.0.0.1:{_free_port()}"
+    url = f"tcp://127.0.0.1:{free_port()}"
     env = dict(ENV, PYTHONPATH=f"{site}{os.pathsep}{REPO}")
     machines = [subprocess.Popen(
         [sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file", COOP,
@@ -325,6 +333,7 @@ def test_two_machines_match_one_process(synthetic_domains, tmp_path, monkeypatch
     torch.testing.assert_close(two, one, rtol=0, atol=1e-6)
 
 
+@pytest.mark.distributed
 def test_a_dying_worker_ends_the_launch_with_an_error(tmp_path):
     script = tmp_path / "dying_worker.py"
     script.write_text(textwrap.dedent('''

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from detectron2.modeling import build_model
 
 from domaingen.engine import Trainer, load_config
-from domaingen.methods.spg.pipeline import main as spg_pipeline
 from domaingen.methods.spg import (
     DomainPromptError,
     PromptDiscriminator,
@@ -16,6 +15,7 @@ from domaingen.methods.spg import (
     lsgan_loss,
     save_domain_prompt,
 )
+from domaingen.methods.spg.pipeline import main as spg_pipeline
 
 REPO = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(REPO, "configs", "quick", "synthetic_domains_spg.yaml")
@@ -160,7 +160,8 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(synthetic_domains, lab
     # A run stopped after its iteration-3 checkpoint: only that checkpoint is on disk.
     stopped = tmp_path / "stopped"
     stopped.mkdir()
-    (stopped / "model_0000002.pth").write_bytes((tmp_path / "full" / "model_0000002.pth").read_bytes())
+    (stopped / "model_0000002.pth").write_bytes(
+        (tmp_path / "full" / "model_0000002.pth").read_bytes())
     (stopped / "last_checkpoint").write_text("model_0000002.pth")
     resumed = Trainer(spg_cfg(labels, stopped, *opts))
     resumed.resume_or_load(resume=True)
@@ -168,7 +169,8 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(synthetic_domains, lab
     resumed.train()
     a = torch.load(tmp_path / "full" / "model_final.pth", weights_only=True)
     b = torch.load(stopped / "model_final.pth", weights_only=True)
-    assert list(a["model"]) == list(b["model"]) and any(k.startswith("generator.") for k in a["model"])
+    assert (list(a["model"]) == list(b["model"])
+            and any(k.startswith("generator.") for k in a["model"]))
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     for key in ("optimizer", "optimizer_d"):
@@ -183,13 +185,22 @@ def test_mixed_precision_step_runs_and_updates_both_networks(synthetic_domains, 
     g0 = [p.detach().clone() for p in trainer.model.generator.parameters()]
     d0 = [p.detach().clone() for p in trainer.model.discriminator.parameters()]
     from detectron2.utils.events import EventStorage
+    rates = [o.param_groups[0]["lr"] for o in (run.optimizer, run.optimizer_d)]  # this step's
     with EventStorage(0) as storage:
         run.iter = 0
         run.run_step()
         losses = storage.latest()
     assert all(torch.isfinite(torch.tensor(losses[k][0])) for k in ("loss_d", "loss_g"))
-    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.model.generator.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.model.discriminator.parameters()))
+    # AdamW's first step moves each element by lr * g / (|g| + eps) (at most lr) after the
+    # decay p * (1 - lr * wd): both networks took exactly one step of their own optimizer.
+    for before, net, optimizer, lr in ((g0, trainer.model.generator, run.optimizer, rates[0]),
+                                       (d0, trainer.model.discriminator, run.optimizer_d,
+                                        rates[1])):
+        decay = optimizer.param_groups[0]["weight_decay"]
+        steps = [(b * (1 - lr * decay) - p.detach()).abs().max()
+                 for b, p in zip(before, net.parameters())]
+        assert max(steps) <= lr * 1.01  # up to float rounding of p
+        assert max(steps) >= 0.5 * lr
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -202,13 +213,16 @@ def test_stage_two_without_labels_is_refused(synthetic_domains):
 def test_labels_that_do_not_fit_name_the_file(synthetic_domains, labels, tmp_path):
     other_model = str(tmp_path / "rn.pt")
     save_domain_prompt(other_model, torch.zeros(4, 64), "photo", CLASSES, "domaingen-tiny-RN")
-    with pytest.raises(DomainPromptError, match=f"{other_model} was learned with CLIP 'domaingen-tiny-RN'"):
+    with pytest.raises(DomainPromptError,
+                       match=f"{other_model} was learned with CLIP 'domaingen-tiny-RN'"):
         build_model(spg_cfg([other_model] + labels[1:], tmp_path))
     other_classes = str(tmp_path / "classes.pt")
-    save_domain_prompt(other_classes, torch.zeros(4, 64), "photo", ["dog", "cat"], "domaingen-tiny-ViT")
+    save_domain_prompt(other_classes, torch.zeros(4, 64), "photo", ["dog", "cat"],
+                       "domaingen-tiny-ViT")
     with pytest.raises(DomainPromptError, match=f"{other_classes} was learned for classes"):
         build_model(spg_cfg([other_classes] + labels[1:], tmp_path))
-    with pytest.raises(DomainPromptError, match=r"no domain prompt label for training domain\(s\) \['painting'\]"):
+    with pytest.raises(DomainPromptError,
+                       match=r"no domain prompt label for training domain\(s\) \['painting'\]"):
         build_model(spg_cfg(labels[:2], tmp_path))
     missing = str(tmp_path / "nope.pt")
     with pytest.raises(DomainPromptError, match=f"{missing} does not exist: run SPG stage I"):

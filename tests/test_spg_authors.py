@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from detectron2.modeling import build_model
 
 from domaingen.engine import Trainer, load_config
-from domaingen.methods.spg import pipeline as spg_pipeline
 from domaingen.methods.spg import (
     DomainPromptError,
     PromptDiscriminator,
@@ -17,6 +16,7 @@ from domaingen.methods.spg import (
     clip_gradients_per_parameter,
     save_domain_prompt,
 )
+from domaingen.methods.spg import pipeline as spg_pipeline
 
 REPO = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(REPO, "configs", "quick", "synthetic_domains_spg.yaml")

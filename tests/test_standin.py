@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from domaingen.clip import build_clip_model, standin
+from domaingen.clip import build_clip_model
 from domaingen.clip.models import _create
 from domaingen.data.datasets import DIVERSE_WEATHER_CLASSES
 from domaingen.data.datasets.builtin import DIVERSE_WEATHER_DOMAINS
 from domaingen.data.datasets.classification import SYNTHETIC_DOMAINS, SYNTHETIC_DOMAINS_CLASSES
+from domaingen.miniature import standin
 from domaingen.miniature.synthetic.world import SHAPE_CAPTIONS, STREET_PHRASES, render_world
 
 
@@ -22,13 +23,15 @@ def test_world_captions_name_the_object_and_the_domain_and_the_world_is_seeded()
             assert any(p in caption for p in STREET_PHRASES[DIVERSE_WEATHER_DOMAINS[d]]), caption
         else:
             style = SYNTHETIC_DOMAINS[d]
-            assert caption in {t.format(SYNTHETIC_DOMAINS_CLASSES[c]) for t in SHAPE_CAPTIONS[style]}
+            assert caption in {t.format(SYNTHETIC_DOMAINS_CLASSES[c])
+                               for t in SHAPE_CAPTIONS[style]}
     again, _, _ = render_world(30, 30, 32)
     other, _, _ = render_world(30, 30, 32, seed=1001)
     assert np.array_equal(images, again) and not np.array_equal(images, other)
     assert len(set(map(tuple, labels[:30, 2:]))) > 1  # several weather domains drawn
 
 
+@pytest.mark.slow
 def test_trained_standin_aligns_domain_text_with_image_shifts(standin_clip):
     """After contrastive training on the world, the text direction between two domains points
     along the mean image shift between them. The conftest stand-in (tiny ViT, 200 steps)

@@ -5,10 +5,15 @@ import cv2
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from domaingen.data.datasets import DIVERSE_WEATHER_CLASSES, DIVERSE_WEATHER_DOMAINS, load_voc_style_instances, register_all
+from domaingen.data.datasets import (
+    DIVERSE_WEATHER_CLASSES,
+    DIVERSE_WEATHER_DOMAINS,
+    load_voc_style_instances,
+    register_all,
+)
 from domaingen.miniature.synthetic import generate_diverse_weather
-from domaingen.miniature.synthetic.weather_styles import TARGET_STRENGTH
 from domaingen.miniature.synthetic.__main__ import main
+from domaingen.miniature.synthetic.weather_styles import TARGET_STRENGTH
 
 SMALL = dict(num_train=14, num_test=4, num_target=3)
 
@@ -55,7 +60,8 @@ def test_layout_is_read_by_voc_loader(small_tree):
     for domain, split, count in [("daytime_clear", "train", 14), ("daytime_clear", "test", 4)] + [
         (d, "train", 3) for d in DIVERSE_WEATHER_DOMAINS[1:]
     ]:
-        dicts = load_voc_style_instances(os.path.join(root, domain, "VOC2007"), split, DIVERSE_WEATHER_CLASSES)
+        dicts = load_voc_style_instances(os.path.join(root, domain, "VOC2007"), split,
+                                         DIVERSE_WEATHER_CLASSES)
         assert len(dicts) == count
         for d in dicts:
             assert d["file_name"].endswith(".jpg")
@@ -71,7 +77,8 @@ def test_layout_is_read_by_voc_loader(small_tree):
 
 def test_every_class_in_source_train(small_tree):
     root, _ = small_tree
-    dicts = load_voc_style_instances(os.path.join(root, "daytime_clear", "VOC2007"), "train", DIVERSE_WEATHER_CLASSES)
+    dicts = load_voc_style_instances(os.path.join(root, "daytime_clear", "VOC2007"), "train",
+                                     DIVERSE_WEATHER_CLASSES)
     seen = {a["category_id"] for d in dicts for a in d["annotations"]}
     assert seen == set(range(len(DIVERSE_WEATHER_CLASSES)))
 
@@ -80,7 +87,8 @@ def _brightness(root):
     brightness = {}
     for domain in DIVERSE_WEATHER_DOMAINS:
         jpgs = os.path.join(root, domain, "VOC2007", "JPEGImages")
-        brightness[domain] = sum(cv2.imread(os.path.join(jpgs, f)).mean() for f in sorted(os.listdir(jpgs))[:3]) / 3
+        brightness[domain] = sum(cv2.imread(os.path.join(jpgs, f)).mean()
+                                 for f in sorted(os.listdir(jpgs))[:3]) / 3
     return brightness
 
 
@@ -106,12 +114,14 @@ def test_idempotent_and_regenerates_on_new_params(tmp_path):
     root = str(tmp_path / "dw")
     generate_diverse_weather(root, seed=0, num_train=7, num_test=2, num_target=2)
     before = _mtimes(root)
-    assert not generate_diverse_weather(root, seed=0, num_train=7, num_test=2, num_target=2)["generated"]
+    assert not generate_diverse_weather(root, seed=0, num_train=7, num_test=2,
+                                        num_target=2)["generated"]
     assert _mtimes(root) == before
 
     summary = generate_diverse_weather(root, seed=0, num_train=8, num_test=1, num_target=1)
     assert summary["generated"] and summary["images"] == 8 + 1 + 4
-    n_jpgs = sum(len(os.listdir(os.path.join(root, d, "VOC2007", "JPEGImages"))) for d in DIVERSE_WEATHER_DOMAINS)
+    n_jpgs = sum(len(os.listdir(os.path.join(root, d, "VOC2007", "JPEGImages")))
+                 for d in DIVERSE_WEATHER_DOMAINS)
     assert n_jpgs == 13  # stale files of the previous parameters are gone
 
 
@@ -130,9 +140,12 @@ def test_registered_synthetic_names_load(small_tree):
 
 def test_cli_prints_summary(tmp_path, capsys):
     root = str(tmp_path / "cli")
-    main(["--root", root, "--seed", "1", "--num-train", "7", "--num-test", "1", "--num-target", "1"])
+    main(["--root", root, "--seed", "1", "--num-train", "7", "--num-test", "1",
+          "--num-target", "1"])
     out = capsys.readouterr().out.strip()
-    assert out.startswith("diverse_weather: 12 images") and "daytime_clear/train=7" in out and root in out
+    assert (out.startswith("diverse_weather: 12 images") and "daytime_clear/train=7" in out
+            and root in out)
     assert os.path.isfile(os.path.join(root, "synthetic.json"))
-    main(["--root", root, "--seed", "1", "--num-train", "7", "--num-test", "1", "--num-target", "1"])
+    main(["--root", root, "--seed", "1", "--num-train", "7", "--num-test", "1",
+          "--num-target", "1"])
     assert "already up to date" in capsys.readouterr().out

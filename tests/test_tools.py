@@ -8,10 +8,9 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from helpers import QUICK_CONFIG
 
 from domaingen.engine import AtomicCheckpointer, Trainer, load_config
-
-from conftest import QUICK_CONFIG
 
 TOOLS = os.path.join(os.path.dirname(__file__), "..", "tools")
 IMAGE_SIZES = [(120, 160), (90, 200)]  # (height, width)
@@ -32,6 +31,7 @@ def tool_error(name, *args) -> str:
     return str(info.value.code)
 
 
+@pytest.mark.slow
 def test_benchmark_smallest_cases_report_time_memory_flops_and_ratios(tmp_path):
     out = tmp_path / "bench.json"
     proc = run_tool("benchmark.py", "--suite", "all", "--model", "tiny", "--iters", "2",
@@ -61,6 +61,7 @@ def test_benchmark_smallest_cases_report_time_memory_flops_and_ratios(tmp_path):
     assert "| tiny | text_encoding[7,authors] | 2 images x 7 classes = 14 prompts |" in proc.stdout
 
 
+@pytest.mark.slow
 def test_benchmark_training_loop_reports_the_loader_share(tmp_path):
     out = tmp_path / "bench.json"
     proc = run_tool("benchmark.py", "--suite", "classification", "--model", "tiny", "--iters",
@@ -76,6 +77,7 @@ def test_benchmark_training_loop_reports_the_loader_share(tmp_path):
     assert row.rstrip(" |").split("|")[-1].strip() == f"{100 * result['loader_share']:.1f}"
 
 
+@pytest.mark.slow
 def test_benchmark_detector_iteration_against_the_authors_detector(tmp_path):
     out = tmp_path / "bench.json"
     proc = run_tool("benchmark.py", "--suite", "detection", "--model", "tiny", "--iters", "1",
@@ -96,6 +98,7 @@ def test_benchmark_detector_iteration_against_the_authors_detector(tmp_path):
     assert [r["ratio"] for r in report["ratios"]] == ["detector iteration: authors' path / ours"]
 
 
+@pytest.mark.slow
 def test_benchmark_rejects_an_unknown_model():
     assert "RN50x64" in tool_error("benchmark.py", "--model", "tiny,RN50x64")
 
@@ -125,6 +128,7 @@ def demo_args(inputs, output, *opts):
             "--confidence-threshold", "0.0", "MODEL.DEVICE", "cpu", *opts]
 
 
+@pytest.mark.slow
 def test_demo_writes_one_overlay_per_image_at_the_input_size(checkpoint, images, tmp_path):
     out = tmp_path / "out"
     proc = run_tool("demo.py", *demo_args([images / "img0.jpg", images / "img1.jpg"], out,
@@ -137,6 +141,7 @@ def test_demo_writes_one_overlay_per_image_at_the_input_size(checkpoint, images,
     assert len(lines) == 2 and "img0.jpg" in lines[0] and "img1.jpg" in lines[1]
 
 
+@pytest.mark.slow
 def test_demo_missing_input_names_the_path(checkpoint, tmp_path):
     missing = tmp_path / "nowhere.jpg"
     proc = run_tool("demo.py", *demo_args([missing], tmp_path / "out", "MODEL.WEIGHTS", checkpoint))
@@ -164,7 +169,8 @@ def test_benchmark_opts_override_every_config_after_the_cases_own_keys():
     from domaingen.benchmark.runner import Context, parse_args
 
     args = parse_args(["--opts", "SOLVER.AMP.PRECISION", "bfloat16", "MODEL.COMPILE", "True"])
-    cfg = Context(args, "tiny").load("quick/synthetic_domains_coop.yaml", ["MODEL.COMPILE", "False"])
+    cfg = Context(args, "tiny").load("quick/synthetic_domains_coop.yaml",
+                                     ["MODEL.COMPILE", "False"])
     assert cfg.SOLVER.AMP.PRECISION == "bfloat16" and cfg.MODEL.COMPILE is True
     assert "KEY VALUE pairs" in tool_error("benchmark.py", "--opts", "MODEL.COMPILE")
 

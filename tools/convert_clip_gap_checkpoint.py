@@ -38,9 +38,10 @@ def main(argv=None):
     parser.add_argument("opts", nargs="*", help="config overrides KEY VALUE ...")
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = load_config(get_config_file(args.config_file), ["MODEL.WEIGHTS", "", "MODEL.CLIP.WEIGHTS", "",
-                                         "MODEL.DEVICE", "cpu", "REPRODUCE_AUTHORS", "True",
-                                         *args.opts])
+    cfg = load_config(get_config_file(args.config_file),
+                      ["MODEL.WEIGHTS", "", "MODEL.CLIP.WEIGHTS", "",
+                       "MODEL.DEVICE", "cpu", "REPRODUCE_AUTHORS", "True",
+                       *args.opts])
     try:
         state = read_authors_checkpoint(args.source, args.allow_pickle)
         target = build_model(cfg).state_dict()

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Images and objects of registered detection datasets.
 
-    python tools/dataset_stats.py diverse_weather_daytime_clear_test diverse_weather_night_rainy_train
+    python tools/dataset_stats.py diverse_weather_daytime_clear_test \\
+        diverse_weather_night_rainy_train
 
 Per dataset: the images its split lists, those holding at least one object (what
 DATASETS.DROP_EMPTY_TEST_IMAGES keeps), and the objects per class.
@@ -9,8 +10,9 @@ DATASETS.DROP_EMPTY_TEST_IMAGES keeps), and the objects per class.
 import argparse
 from collections import Counter
 
-import domaingen  # noqa: F401  (first: registers the datasets, filters import-time warnings)
 from detectron2.data import DatasetCatalog, MetadataCatalog
+
+import domaingen  # noqa: F401  (first: registers the datasets, filters import-time warnings)
 
 
 def main(argv=None):

@@ -1,1 +1,2 @@
-"""``tools/benchmark.py``: timed cases of domaingen's hot paths beside twins of the authors' paths."""
+"""``tools/benchmark.py``: timed cases of domaingen's hot paths beside twins of the authors'
+paths."""

@@ -4,8 +4,8 @@ CoOp's and AD-CLIP's training loops on images read from disk (``training_loop``)
 
 ``[ours]`` cases run domaingen's text path (each image's prompt prefix encoded once for all
 classes, up to the end-of-text token); ``[authors]`` cases the authors' path: 77-token prompts,
-one image at a time for CoCoOp and AD-CLIP (``authors_paths.per_image_text``), SPG's test batch of one
-image. Ratios compare seconds per image.
+one image at a time for CoCoOp and AD-CLIP (``authors_paths.per_image_text``), SPG's test batch
+of one image. Ratios compare seconds per image.
 Class names: PACS's 7 and Office-Home's 65 real ones; for 345, single-token words spread over
 CLIP's vocabulary, so prompts are as long as PACS's and the per-class cost compares (DomainNet's
 names are read from its files). They live in metadata-only datasets ``benchmark_classes_<K>``:

@@ -10,10 +10,10 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from domaingen.clip import build_clip_from_cfg, encode_prompts, get_tokenizer
-from domaingen.modeling.roi_heads import detector_class_names
 from domaingen.engine import Trainer
 from domaingen.methods.clip_gap.offset_bank import domain_text_directions
 from domaingen.methods.clip_gap.step import augmentation_step
+from domaingen.modeling.roi_heads import detector_class_names
 
 from . import training_loop
 from .authors_paths import authors_detector, domain_prompt_tokens, optimization_step_authors
@@ -234,6 +234,6 @@ RATIOS = [
      "detector_train_iter[aug]", 1.0),
     ("detector iteration: aug / no_aug", "detector_train_iter[aug]", "detector_train_iter[no_aug]",
      1.0),
-    ("detector iteration: text encoded per iteration / cached", "detector_train_iter[text_per_iter]",
-     "detector_train_iter[no_aug]", 1.0),
+    ("detector iteration: text encoded per iteration / cached",
+     "detector_train_iter[text_per_iter]", "detector_train_iter[no_aug]", 1.0),
 ]

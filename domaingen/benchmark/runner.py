@@ -1,7 +1,6 @@
 """Running benchmark suites: models, measurement, ratio table, JSON report."""
 import argparse
 import json
-import os
 import random
 import re
 import time

@@ -16,9 +16,9 @@ import tempfile
 from detectron2.utils.events import EventStorage
 
 from domaingen.data.datasets import register_all, register_all_classification
+from domaingen.engine import Trainer
 from domaingen.miniature.synthetic import generate_diverse_weather
 from domaingen.miniature.synthetic.domains import generate_domains
-from domaingen.engine import Trainer
 
 PREFIX = "benchmark_"
 DOMAIN_IMAGE_SIDE = 256

@@ -30,7 +30,8 @@ def register_named_weights(name: str, provider: Callable[[str, str, int], str]) 
 
 
 def register_model_configs() -> None:
-    """Make the tiny test/quickstart configs (``domaingen-tiny-RN``, ``-ViT``) known to open_clip."""
+    """Make the tiny test/quickstart configs (``domaingen-tiny-RN``, ``-ViT``) known to
+    open_clip."""
     global _configs_added
     if not _configs_added:
         open_clip.add_model_config(_CONFIG_DIR)
@@ -40,7 +41,8 @@ def register_model_configs() -> None:
 def _resolve_quick_gelu(setting: str, weights_are_openai: bool) -> bool:
     setting = str(setting).lower()
     if setting not in ("auto", "true", "false"):
-        raise ValueError(f"MODEL.CLIP.QUICK_GELU must be 'auto', 'true' or 'false', got {setting!r}")
+        raise ValueError("MODEL.CLIP.QUICK_GELU must be 'auto', 'true' or 'false', "
+                         f"got {setting!r}")
     return weights_are_openai if setting == "auto" else setting == "true"
 
 
@@ -67,9 +69,10 @@ def image_input_dtype(visual: torch.nn.Module) -> torch.dtype:
 def _create(name: str, quick_gelu: bool, seed: int, precision: str = "fp32") -> torch.nn.Module:
     register_model_configs()
     if name not in open_clip.list_models():
-        raise ValueError(f"MODEL.CLIP.NAME={name!r} is not an open_clip model; known: "
-                         f"{', '.join(m for m in open_clip.list_models() if 'RN' in m or 'ViT-B' in m)}"
-                         ", ...")
+        raise ValueError(
+            f"MODEL.CLIP.NAME={name!r} is not an open_clip model; known: "
+            f"{', '.join(m for m in open_clip.list_models() if 'RN' in m or 'ViT-B' in m)}"
+            ", ...")
     # A fixed seed makes every random-init build identical (and leaves the global RNG alone).
     notice_filter = _HideRandomInitNotice()
     logging.getLogger().addFilter(notice_filter)

@@ -30,11 +30,13 @@ class ClipWeightsError(InputError, RuntimeError):
 
 def default_cache_dir() -> str:
     """``$DOMAINGEN_CACHE``, else ``~/.cache/domaingen``."""
-    return os.getenv("DOMAINGEN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "domaingen")
+    return os.getenv("DOMAINGEN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                        "domaingen")
 
 
 def is_torchscript_archive(path: str) -> bool:
-    """TorchScript archives are zip files with a ``code/`` folder; ``torch.save`` files have none."""
+    """TorchScript archives are zip files with a ``code/`` folder; ``torch.save`` files have
+    none."""
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:

@@ -58,7 +58,8 @@ def add_detection_data_config(cfg: CN) -> None:
 
 
 def add_selection_config(cfg: CN) -> None:
-    """``TEST.SELECTION_METRIC``: keep the best checkpoint by a metric of the periodic evaluation."""
+    """``TEST.SELECTION_METRIC``: keep the best checkpoint by a metric of the periodic
+    evaluation."""
     # "<test dataset>/<task>/<metric>", e.g. "diverse_weather_daytime_clear_test/bbox/AP50"
     # (the authors select on day-clear AP50). Saved as model_best.pth; "" = off.
     cfg.TEST.SELECTION_METRIC = ""

@@ -1,8 +1,8 @@
 """The one way to run a config: ``run(cfg)`` trains or evaluates it in its OUTPUT_DIR.
 
 Every tool that trains or evaluates goes through it (``tools/train_net.py`` and the method
-pipelines, the evidence runner), so every run gets the same guarantees: registered dataset names, one
-writer per OUTPUT_DIR (:mod:`domaingen.engine.lock`), ``log.txt``, an atomically written
+pipelines, the evidence runner), so every run gets the same guarantees: registered dataset names,
+one writer per OUTPUT_DIR (:mod:`domaingen.engine.lock`), ``log.txt``, an atomically written
 ``config.yaml``, and the seeding of Detectron2's ``default_setup``.
 """
 import contextlib

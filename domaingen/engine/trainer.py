@@ -124,7 +124,8 @@ class Trainer(DefaultTrainer):
                 AMPTrainer(model, loader, optimizer,
                            precision=getattr(torch, cfg.SOLVER.AMP.PRECISION))
                 if cfg.SOLVER.AMP.ENABLED else SimpleTrainer(model, loader, optimizer))
-        self._samplers = [s for loader in loaders for s in getattr(loader, "resumable_samplers", ())]
+        self._samplers = [s for loader in loaders
+                          for s in getattr(loader, "resumable_samplers", ())]
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0

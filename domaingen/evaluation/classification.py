@@ -5,10 +5,9 @@ import math
 from collections import OrderedDict
 
 import torch
-from tabulate import tabulate
-
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
+from tabulate import tabulate
 
 from .gather import gather_on_main
 

@@ -5,11 +5,10 @@ import math
 from collections import OrderedDict, defaultdict
 
 import numpy as np
-from tabulate import tabulate
-
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import BoxMode
+from tabulate import tabulate
 
 from .gather import gather_on_main
 from .voc_ap import average_precision

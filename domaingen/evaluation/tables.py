@@ -6,9 +6,8 @@ import math
 import os
 from typing import List, Mapping, Optional, Tuple
 
-from tabulate import tabulate
-
 from detectron2.data import MetadataCatalog
+from tabulate import tabulate
 
 from ..utils.files import atomic_write
 from ..utils.plots import bar_chart
@@ -114,7 +113,8 @@ def write_domain_tables(
 def read_results_csv(path: str) -> Tuple[List[str], dict]:
     """Read a ``results.csv`` back: ``(columns, {domain: {column: value or nan}})``."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"results table {path} does not exist (has the run been evaluated?)")
+        raise FileNotFoundError(f"results table {path} does not exist "
+                                "(has the run been evaluated?)")
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     columns = rows[0][1:]

@@ -1,9 +1,9 @@
 """Semantic stand-ins for pretrained CLIP weights, where none can be downloaded.
 
 A randomly initialised CLIP ties no text to any image. A stand-in is a small CLIP trained with
-CLIP's contrastive loss on the pretraining world (``domaingen.miniature.synthetic.world``): captioned
-images of every object class in every domain, disjoint from the evaluation sets. It then has
-CLIP's key property in miniature: class names point at the images of their class, and the text
+CLIP's contrastive loss on the pretraining world (``domaingen.miniature.synthetic.world``):
+captioned images of every object class in every domain, disjoint from the evaluation sets. It then
+has CLIP's key property in miniature: class names point at the images of their class, and the text
 direction between two domains ("... during the day" -> "... at night") points where the images
 move between them. The weights are an ordinary open_clip state dict: ``MODEL.CLIP.WEIGHTS``
 loads the file, or ``standin`` builds it on first use and caches it in ``$DOMAINGEN_CACHE``
@@ -116,7 +116,8 @@ def train_standin_clip(model_name: str, output: str, *, seed: int = 0, steps: in
 # Text of each domain for the alignment report, as the methods' prompts word it.
 DOMAIN_TEXT = {
     0: {"daytime_clear": "an image taken during the day", "night_sunny": "an image taken at night",
-        "dusk_rainy": "an image taken on a rainy evening", "night_rainy": "an image taken on a rainy night",
+        "dusk_rainy": "an image taken on a rainy evening",
+        "night_rainy": "an image taken on a rainy night",
         "daytime_foggy": "an image taken on a foggy day"},
     1: {"photo": "a photo of a {}", "sketch": "a sketch of a {}", "cartoon": "a cartoon of a {}",
         "painting": "a painting of a {}"},
@@ -140,7 +141,8 @@ def evaluate_standin(model, model_name: str, seed: int = 0, num_street: int = 15
 
     images, _, labels = render_world(num_street, num_shapes, RENDER_SIZE, seed=5000 + seed)
     size = _image_size(model)
-    embeddings = torch.cat([F.normalize(model.encode_image(_to_input(images[i:i + 256], size)), dim=-1)
+    embeddings = torch.cat([F.normalize(model.encode_image(_to_input(images[i:i + 256], size)),
+                                        dim=-1)
                             for i in range(0, len(images), 256)])
     report = {"zero_shot_top1": {}, "alignment": {}}
     for part, classes in ((0, DIVERSE_WEATHER_CLASSES), (1, SYNTHETIC_DOMAINS_CLASSES)):
@@ -151,7 +153,8 @@ def evaluate_standin(model, model_name: str, seed: int = 0, num_street: int = 15
             sel = torch.from_numpy(in_part & (labels[:, 2] == d))
             predicted = (embeddings[sel] @ text.t()).argmax(1)
             truth = torch.from_numpy(labels[sel.numpy(), 1])
-            report["zero_shot_top1"][domain] = round(100.0 * float((predicted == truth).float().mean()), 1)
+            report["zero_shot_top1"][domain] = round(
+                100.0 * float((predicted == truth).float().mean()), 1)
         means = {d: embeddings[torch.from_numpy(in_part & (labels[:, 2] == i))].mean(0)
                  for i, d in enumerate(domains)}
         for src in domains:
@@ -159,7 +162,8 @@ def evaluate_standin(model, model_name: str, seed: int = 0, num_street: int = 15
                 if src == tgt:
                     continue
                 if part == 0:
-                    pair = _encode_text(model, model_name, [DOMAIN_TEXT[0][src], DOMAIN_TEXT[0][tgt]])
+                    pair = _encode_text(model, model_name,
+                                        [DOMAIN_TEXT[0][src], DOMAIN_TEXT[0][tgt]])
                 else:  # averaged over the class names
                     pair = torch.stack([_encode_text(model, model_name, [DOMAIN_TEXT[1][x].format(c)
                                                                          for c in classes]).mean(0)
@@ -203,7 +207,8 @@ def main(argv=None) -> None:
         print(f"stand-in CLIP: {output} exists (--force retrains)")
         return
     r = train_standin_clip(args.model, output, seed=args.seed, steps=args.steps)
-    print(json.dumps({k: r[k] for k in ("train_seconds", "final_loss", "zero_shot_top1", "alignment")},
+    print(json.dumps({k: r[k] for k in ("train_seconds", "final_loss", "zero_shot_top1",
+                                        "alignment")},
                      indent=1))
 
 

@@ -29,7 +29,7 @@ def load_torch_file(path: str, error: Type[InputError], what: str, *,
     except pickle.UnpicklingError as e:
         # A real pickle naming classes fails on "Unsupported global"; garbage bytes otherwise.
         if "Unsupported global" not in str(e):
-            raise error(f"{what} {path} is not a readable torch file (truncated, or not written by "
+            raise error(f"{what} {path} is not a readable checkpoint (truncated, or not written by "
                         f"torch.save): {e}") from e
         detail = next((line.strip() for line in str(e).splitlines()
                        if "Unsupported global" in line), "")
@@ -37,5 +37,5 @@ def load_torch_file(path: str, error: Type[InputError], what: str, *,
                     f"(weights_only=True). Re-save it with tensors, numbers and strings only, "
                     f"e.g. torch.save(model.state_dict(), path). Detail: {detail}") from e
     except Exception as e:  # RuntimeError, EOFError, KeyError... on truncated or foreign bytes
-        raise error(f"{what} {path} is not a readable torch file (truncated, or not written by "
+        raise error(f"{what} {path} is not a readable checkpoint (truncated, or not written by "
                     f"torch.save): {e}") from e

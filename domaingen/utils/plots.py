@@ -20,8 +20,8 @@ def bar_chart(
     title: str,
     annotate: bool = True,
     errors: Mapping[str, Sequence[float]] = None,
-) -> None:
-    """Save a grouped bar chart as PNG.
+) -> Figure:
+    """Save a grouped bar chart as PNG; returns the figure.
 
     Args:
         path: output file, written atomically.
@@ -57,6 +57,7 @@ def bar_chart(
     if n_series > 1:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))
+    return fig
 
 
 def line_chart(path: str, values: Sequence[float], xlabel: str, ylabel: str, title: str) -> None:

@@ -20,8 +20,9 @@ class ADCLIPClassifier(ClipImageClassifier):
     """AD-CLIP: prompts generated from multi-scale statistics of the frozen image tower.
 
     Training takes ``{"source": [B labelled dicts], "target": [B unlabelled dicts]}`` (the paired
-    loader, :func:`~domaingen.methods.adclip.paired_loader.build_paired_train_loader`). The prompt of pair b and
-    class k is ``[SOS] + domain tokens of source image b + domain tokens of target image b +
+    loader, :func:`~domaingen.methods.adclip.paired_loader.build_paired_train_loader`). The prompt
+    of pair b and class k is ``[SOS] + domain tokens of source image b + domain tokens of target
+    image b +
     image tokens + class``; source prompts carry the source image's image tokens, target prompts
     the target image's. Losses (weighted by ``MODEL.ADCLIP.*_WEIGHT``): cross-entropy on the
     source, MSE between the source's style-mapping and domain tokens, entropy of the target

@@ -42,7 +42,8 @@ def check_same_classes(source_names: Sequence[str], target_names: Sequence[str])
         raise ValueError("DATASETS.TRAIN is empty: the paired loader needs labelled source data")
     reference = source_names[0]
     expected = _class_list(reference)
-    for key, names in (("DATASETS.TRAIN", source_names), ("DATASETS.TRAIN_UNLABELED", target_names)):
+    for key, names in (("DATASETS.TRAIN", source_names),
+                       ("DATASETS.TRAIN_UNLABELED", target_names)):
         for name in names:
             classes = _class_list(name)
             if classes != expected:

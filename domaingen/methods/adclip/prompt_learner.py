@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from domaingen.modeling.prompts import PromptTokens
+
 from .projectors import ContentProjector, FixedLinear, StyleMappingProjector, StyleProjector
 
 

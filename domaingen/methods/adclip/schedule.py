@@ -1,5 +1,5 @@
-"""The AD-CLIP authors' LR schedule (``MODEL.ADCLIP.AUTHORS_LR_SCHEDULE``): their Dassl scheduler is built per
-epoch (linear warm-up for WARMUP_EPOCH 1 from WARMUP_MIN_LR, then
+"""The AD-CLIP authors' LR schedule (``MODEL.ADCLIP.AUTHORS_LR_SCHEDULE``): their Dassl scheduler
+is built per epoch (linear warm-up for WARMUP_EPOCH 1 from WARMUP_MIN_LR, then
 ``CosineAnnealingLR(T_max=MAX_EPOCH)``) but their ``forward_backward`` calls ``update_lr()`` after
 every iteration: the warm-up lasts one iteration and the cosine, counted in iterations, repeats
 every 2 * MAX_EPOCH iterations for the whole run.

@@ -1,6 +1,10 @@
 """CLIP the Gap (Vidit et al., CVPR 2023): a CLIP detector trained with semantic augmentations,
 res4 feature offsets optimized to move source features along CLIP text directions."""
-from .authors_checkpoint import AuthorsCheckpointError, convert_authors_state, read_authors_checkpoint
+from .authors_checkpoint import (
+    AuthorsCheckpointError,
+    convert_authors_state,
+    read_authors_checkpoint,
+)
 from .method import ClipGapMethod, ClipRCNNMethod
 from .model import ClipGapRCNN
 from .objective import augmentation_loss, optimization_loss, text_shifted_targets

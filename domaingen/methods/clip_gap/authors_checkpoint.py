@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from domaingen.clip import build_clip_model, encode_prompts
-from domaingen.utils.errors import InputError, load_torch_file
-
 from domaingen.modeling.roi_heads import detector_class_names
+from domaingen.utils.errors import InputError, load_torch_file
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,8 @@ def read_authors_checkpoint(path: str, allow_pickle: bool = False) -> Dict[str, 
     if not any(k.startswith("backbone.enc.") for k in state):
         raise AuthorsCheckpointError(
             f"{path} is not a CLIP-the-Gap authors' checkpoint: it has no backbone.enc.* "
-            f"(their CLIP visual tower); keys start with {sorted({k.split('.')[0] for k in state})}")
+            "(their CLIP visual tower); keys start with "
+            f"{sorted({k.split('.')[0] for k in state})}")
     return state
 
 

@@ -8,7 +8,6 @@ from detectron2.data import transforms as T
 
 from domaingen.data.images import read_image
 
-
 CROP_INTERPOLATIONS = ("bilinear", "cubic")
 
 

@@ -5,7 +5,6 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.utils.events import get_event_storage
 
 from domaingen.clip import build_clip_from_cfg, one_clip_per_model
-
 from domaingen.modeling.meta_arch import ClipRCNN
 
 from .offset_bank import SemanticAugmentationBank, build_augmentation_bank

@@ -101,7 +101,8 @@ class SemanticAugmentationBank(nn.Module):
                 list(data["target_prompts"]) != self.target_prompts:
             raise AugmentationBankError(
                 f"augmentation bank {path} was trained for other prompts: source "
-                f"{data['source_prompt']!r}, targets {list(data['target_prompts'])}; the config has "
+                f"{data['source_prompt']!r}, targets {list(data['target_prompts'])}; "
+                "the config has "
                 f"source {self.source_prompt!r}, targets {self.target_prompts}")
         if tuple(data["offsets"].shape) != tuple(self.offsets.shape):
             raise AugmentationBankError(

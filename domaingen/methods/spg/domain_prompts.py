@@ -40,7 +40,8 @@ def _read(path: str) -> dict:
 
 
 def load_domain_prompts(paths: Sequence[str], clip_model: str, class_names: Sequence[str],
-                        ctx_shape: Sequence[int], domains: Sequence[str]) -> Dict[str, torch.Tensor]:
+                        ctx_shape: Sequence[int],
+                        domains: Sequence[str]) -> Dict[str, torch.Tensor]:
     """Domain -> context [n_ctx, width] for every file of ``paths``, checked against the model
     and required for every name in ``domains``."""
     prompts: Dict[str, torch.Tensor] = {}

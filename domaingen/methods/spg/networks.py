@@ -77,7 +77,8 @@ class PromptDiscriminator(nn.Module):
     def gradient_limits(self, weight: float, bias: float, first_last: float) -> Dict[str, float]:
         """Clipping limit per parameter name: the first and last Linear (weight and bias) get
         ``first_last``, other weights ``weight``, other biases ``bias``: what the authors' name
-        test selects (``"0.weight"``, ``"0.bias"``, ``"8.weight"``, ``"8.bias"``: layers 0 and 8)."""
+        test selects (``"0.weight"``, ``"0.bias"``, ``"8.weight"``, ``"8.bias"``: layers 0
+        and 8)."""
         linears = [n for n, m in self.named_modules() if isinstance(m, nn.Linear)]
         ends = (linears[0] + ".", linears[-1] + ".")
         return {n: first_last if n.startswith(ends) else bias if n.endswith("bias") else weight

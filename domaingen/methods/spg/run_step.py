@@ -4,6 +4,7 @@ from typing import Optional
 
 import torch
 from detectron2.engine import SimpleTrainer
+
 from domaingen.engine.launch import create_ddp_model
 from domaingen.engine.schedules import build_lr_scheduler
 
@@ -23,8 +24,8 @@ class SPGTrainer(SimpleTrainer):
 
     G and D are wrapped in DDP separately, each doing one forward and one backward per iteration.
     The trainer's LR hook schedules G (``self.optimizer``); this run step schedules D. The state
-    dict holds both optimizers, D's scheduler and the AMP loss scaler; the Trainer seeds every step (after
-    ``_data_loader_iter`` has created both iterators), so ``--resume`` continues exactly.
+    dict holds both optimizers, D's scheduler and the AMP loss scaler; the Trainer seeds every step
+    (after ``_data_loader_iter`` has created both iterators), so ``--resume`` continues exactly.
     """
 
     def __init__(self, model, data_loader, fake_loader, optimizer_g, optimizer_d, scheduler_d,

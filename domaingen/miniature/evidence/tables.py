@@ -23,7 +23,8 @@ def seed_statistics(values: Sequence[float]) -> Tuple[float, float, int]:
 
 
 def evidence_rows(records: Sequence[Mapping], methods: Sequence[str], domains: Sequence[str],
-                  average_over: Sequence[str] = ()) -> Dict[str, Dict[str, Tuple[float, float, int]]]:
+                  average_over: Sequence[str] = ()
+                  ) -> Dict[str, Dict[str, Tuple[float, float, int]]]:
     """``{method: {domain: (mean, std, seeds)}}`` from records ``{method, seed, domain, value}``.
 
     With ``average_over``, each seed's mean over those domains is one more column, "average":
@@ -56,7 +57,7 @@ def _cell(stat: Tuple[float, float, int]) -> str:
 def format_markdown(table: Mapping[str, Mapping[str, tuple]], metric: str) -> str:
     """A pipe table: one row per method, one column per domain (+ average)."""
     columns = list(next(iter(table.values())))
-    lines = [f"| method | " + " | ".join(columns) + " |",
+    lines = ["| method | " + " | ".join(columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for method, row in table.items():
         lines.append(f"| {method} | " + " | ".join(_cell(row[c]) for c in columns) + " |")

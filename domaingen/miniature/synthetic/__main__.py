@@ -1,9 +1,11 @@
-"""Command line: ``python -m domaingen.miniature.synthetic [--kind diverse_weather|domains] [--root DIR] ...``."""
+"""Command line: ``python -m domaingen.miniature.synthetic [--kind diverse_weather|domains]
+[--root DIR] ...``."""
 import argparse
 import os
 from typing import Callable, Dict, Optional, Sequence
 
 from domaingen.data.datasets.builtin import default_root
+
 from .diverse_weather import generate_diverse_weather
 from .domains import generate_domains
 
@@ -18,16 +20,20 @@ def _diverse_weather(args: argparse.Namespace) -> str:
         image_size=tuple(args.image_size),
     )
     state = f"wrote in {s['seconds']:.1f}s" if s["generated"] else "already up to date"
-    splits = ", ".join(f"{d}/{sp}={n}" for d, splits in s["splits"].items() for sp, n in splits.items())
-    return f"diverse_weather: {s['images']} images, {s['objects']} objects ({splits}) at {s['root']}: {state}"
+    splits = ", ".join(f"{d}/{sp}={n}" for d, splits in s["splits"].items()
+                       for sp, n in splits.items())
+    return (f"diverse_weather: {s['images']} images, {s['objects']} objects ({splits}) "
+            f"at {s['root']}: {state}")
 
 
 def _domains(args: argparse.Namespace) -> str:
     s = generate_domains(
-        args.root or default_root(), seed=args.seed, num_per_class=args.num_per_class, image_size=args.side
+        args.root or default_root(), seed=args.seed, num_per_class=args.num_per_class,
+        image_size=args.side
     )
     state = f"wrote in {s['seconds']:.1f}s" if s["generated"] else "already up to date"
-    shape = f"{len(s['domains'])} domains x {len(s['classes'])} classes x {s['params']['num_per_class']}"
+    shape = (f"{len(s['domains'])} domains x {len(s['classes'])} classes x "
+             f"{s['params']['num_per_class']}")
     return f"domains: {s['images']} images ({shape}) at {s['root']}: {state}"
 
 

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from domaingen.data.datasets.builtin import DIVERSE_WEATHER_CLASSES, DIVERSE_WEATHER_DOMAINS
+
 from .weather_styles import TARGET_STRENGTH, stylize
 
 __all__ = ["generate_diverse_weather"]
@@ -84,7 +85,8 @@ def _draw_bicycle(img, f: _Frame, frame_color, v_top: float = 0.0):
     f.line(img, (0.7, v_top), (0.86, v_top), (30, 30, 30), t)
 
 
-def _draw_person(img, f: _Frame, rng, shirt, v_bottom: float = 1.0, u0: float = 0.0, u1: float = 1.0):
+def _draw_person(img, f: _Frame, rng, shirt, v_bottom: float = 1.0, u0: float = 0.0,
+                 u1: float = 1.0):
     """Head, elliptical torso and legs inside u in [u0, u1], v in [0, v_bottom]."""
     uc, uw, h = (u0 + u1) / 2, (u1 - u0), v_bottom
     skin = _jitter(rng, (140, 180, 225), 15)
@@ -147,7 +149,8 @@ def _draw_rider(img, f, rng):
 def _draw_truck(img, f, rng):
     f.rect(img, 0, 0, 0.7, 0.8, _jitter(rng, (215, 215, 215), 15))
     f.rect(img, 0.02, 0.05, 0.68, 0.12, (120, 120, 120))
-    f.poly(img, [(0.72, 0.3), (0.9, 0.3), (1.0, 0.55), (1.0, 0.82), (0.72, 0.82)], _jitter(rng, (160, 80, 20)))
+    f.poly(img, [(0.72, 0.3), (0.9, 0.3), (1.0, 0.55), (1.0, 0.82), (0.72, 0.82)],
+           _jitter(rng, (160, 80, 20)))
     f.poly(img, [(0.78, 0.36), (0.88, 0.36), (0.95, 0.54), (0.78, 0.54)], (230, 200, 170))
     for u in (0.12, 0.5, 0.86):
         f.wheel(img, u, 0.2, (20, 20, 20), filled=True)
@@ -168,7 +171,8 @@ def _background(rng, width: int, height: int) -> Tuple[np.ndarray, int]:
     """Sky, skyline and road with lane marks; returns the image and the horizon row."""
     horizon = int(height * rng.uniform(0.35, 0.5))
     img = np.empty((height, width, 3), np.float32)
-    top, low = np.array(_jitter(rng, (235, 190, 130), 15)), np.array(_jitter(rng, (245, 225, 200), 10))
+    top, low = (np.array(_jitter(rng, (235, 190, 130), 15)),
+                np.array(_jitter(rng, (245, 225, 200), 10)))
     t = np.linspace(0, 1, horizon, dtype=np.float32)[:, None, None]
     img[:horizon] = top * (1 - t) + low * t
     img[horizon:] = _jitter(rng, (105, 105, 105), 15)
@@ -176,7 +180,8 @@ def _background(rng, width: int, height: int) -> Tuple[np.ndarray, int]:
     x = 0
     while x < width:
         bw, bh = int(rng.integers(20, 60)), int(rng.integers(10, max(12, horizon - 5)))
-        cv2.rectangle(img, (x, horizon - bh), (x + bw, horizon), _jitter(rng, (150, 150, 160), 30), -1)
+        cv2.rectangle(img, (x, horizon - bh), (x + bw, horizon), _jitter(rng, (150, 150, 160), 30),
+                      -1)
         x += bw + int(rng.integers(0, 25))
     vx = int(width * rng.uniform(0.4, 0.6))
     for end in (-0.3, 0.5, 1.3):
@@ -216,7 +221,8 @@ def _iou(a, b) -> float:
 def _make_image(rng, first_class: str, width: int, height: int, domain: str, strength: float):
     """A stylized scene and its objects as (class, (x0, y0, x1, y1)) in 0-based pixels."""
     img, horizon = _background(rng, width, height)
-    classes = [first_class] + [str(c) for c in rng.choice(DIVERSE_WEATHER_CLASSES, int(rng.integers(0, 4)))]
+    classes = [first_class] + [str(c) for c in rng.choice(DIVERSE_WEATHER_CLASSES,
+                                                          int(rng.integers(0, 4)))]
     objects = []
     for cls in classes:
         box = _place(rng, cls, width, height, horizon, [b for _, b in objects])
@@ -237,7 +243,8 @@ def _voc_xml(image_id: str, width: int, height: int, objects) -> bytes:
         ET.SubElement(size, tag).text = str(value)
     for cls, (x0, y0, x1, y1) in objects:
         obj = ET.SubElement(root, "object")
-        for tag, value in (("name", cls), ("pose", "Unspecified"), ("truncated", 0), ("difficult", 0)):
+        for tag, value in (("name", cls), ("pose", "Unspecified"), ("truncated", 0),
+                           ("difficult", 0)):
             ET.SubElement(obj, tag).text = str(value)
         bnd = ET.SubElement(obj, "bndbox")
         # 1-based pixel coordinates, as in the VOC release
@@ -271,7 +278,8 @@ def _write_split(
             fh.write(_voc_xml(image_id, width, height, objects))
         ids.append(image_id)
         n_objects += len(objects)
-    with open(os.path.join(voc_dir, "ImageSets", "Main", f"{split}.txt"), "w", encoding="utf-8") as fh:
+    with open(os.path.join(voc_dir, "ImageSets", "Main", f"{split}.txt"), "w",
+              encoding="utf-8") as fh:
         fh.write("\n".join(ids) + "\n")
     return n_objects
 
@@ -303,7 +311,8 @@ def generate_diverse_weather(
     """
     width, height = (int(v) for v in image_size)
     if width < _MAX_SIZE + 2 or height < _MAX_SIZE + 2:
-        raise ValueError(f"image_size must be at least {_MAX_SIZE + 2} px per side, got {image_size}")
+        raise ValueError(f"image_size must be at least {_MAX_SIZE + 2} px per side, "
+                         f"got {image_size}")
     params = {
         "generator": "diverse_weather",
         "version": _VERSION,
@@ -315,7 +324,8 @@ def generate_diverse_weather(
     }
     unknown = set(strength or {}) - set(TARGET_STRENGTH)
     if unknown:
-        raise ValueError(f"strength: {sorted(unknown)} are not target domains ({list(TARGET_STRENGTH)})")
+        raise ValueError(f"strength: {sorted(unknown)} are not target domains "
+                         f"({list(TARGET_STRENGTH)})")
     strength = {d: float(v) for d, v in {**TARGET_STRENGTH, **(strength or {})}.items()}
     params["strength"] = strength
     plan = _split_plan(params["num_train"], params["num_test"], params["num_target"])

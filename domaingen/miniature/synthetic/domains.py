@@ -88,7 +88,8 @@ def _photo(mask: np.ndarray, rng, class_hue: float) -> np.ndarray:
 
 def _sketch(mask: np.ndarray, rng, class_hue: float) -> np.ndarray:
     size = mask.shape[0]
-    img = np.full((size, size, 3), rng.uniform(235, 252), np.float32) + rng.normal(0, 3, (size, size, 1))
+    img = (np.full((size, size, 3), rng.uniform(235, 252), np.float32)
+           + rng.normal(0, 3, (size, size, 1)))
     ink = float(rng.uniform(10, 70))
     contours = _contours(mask)
     if rng.integers(0, 2):  # light hatching inside the shape
@@ -121,7 +122,8 @@ def _strokes(size: int, base: np.ndarray, rng) -> np.ndarray:
     canvas = np.ascontiguousarray(np.broadcast_to(base, (size, size, 3)), np.float32)
     n = max(20, size * size // 30)
     starts = rng.uniform(0, size, (n, 2))
-    angles = rng.uniform(0, np.pi, n) if rng.integers(0, 2) else rng.normal(rng.uniform(0, np.pi), 0.3, n)
+    angles = (rng.uniform(0, np.pi, n) if rng.integers(0, 2)
+              else rng.normal(rng.uniform(0, np.pi), 0.3, n))
     lengths = rng.uniform(0.05, 0.15, n) * size
     ends = starts + lengths[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)
     colors = np.clip(base + rng.normal(0, 35, (n, 3)), 0, 255)
@@ -157,11 +159,13 @@ def _render(domain_idx: int, class_idx: int, i: int, seed: int, size: int) -> by
     img = np.clip(style(mask, rng, class_hue), 0, 255).astype(np.uint8)
     ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])
     if not ok:
-        raise RuntimeError(f"JPEG encoding failed for domain {domain_idx} class {class_idx} image {i}")
+        raise RuntimeError(f"JPEG encoding failed for domain {domain_idx} class {class_idx} "
+                           f"image {i}")
     return jpg.tobytes()
 
 
-def generate_domains(root: str, seed: int = 0, num_per_class: int = 12, image_size: int = 64) -> dict:
+def generate_domains(root: str, seed: int = 0, num_per_class: int = 12,
+                     image_size: int = 64) -> dict:
     """Write ``<root>/synthetic_domains/<domain>/<class>/<i>.jpg``; returns a summary dict.
 
     ``root`` is the datasets root (registered as ``synthetic_domains_<domain>_<split>``).
@@ -186,8 +190,10 @@ def generate_domains(root: str, seed: int = 0, num_per_class: int = 12, image_si
     if os.path.isfile(marker):
         with open(marker, encoding="utf-8") as fh:
             previous = json.load(fh)
-    class_dirs = [os.path.join(out, d, c) for d in SYNTHETIC_DOMAINS for c in SYNTHETIC_DOMAINS_CLASSES]
-    if previous is not None and previous.get("params") == params and all(map(os.path.isdir, class_dirs)):
+    class_dirs = [os.path.join(out, d, c) for d in SYNTHETIC_DOMAINS
+                  for c in SYNTHETIC_DOMAINS_CLASSES]
+    if (previous is not None and previous.get("params") == params
+            and all(map(os.path.isdir, class_dirs))):
         return {**previous, "root": out, "generated": False, "seconds": 0.0}
     if previous is not None:
         # The tree is ours (the marker says so) but stale: start from scratch.

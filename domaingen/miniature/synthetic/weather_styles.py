@@ -13,7 +13,8 @@ def _rain(img: np.ndarray, rng, strength: float) -> np.ndarray:
     length = rng.integers(6, 15, n)
     slant = np.tan(np.deg2rad(rng.uniform(10, 20)))
     ends = starts + np.stack([length * slant, length], 1).astype(np.int64)
-    cv2.polylines(layer, [np.stack([s, e]).astype(np.int32) for s, e in zip(starts, ends)], False, 1.0, 1)
+    cv2.polylines(layer, [np.stack([s, e]).astype(np.int32) for s, e in zip(starts, ends)], False,
+                  1.0, 1)
     a = strength * cv2.GaussianBlur(layer, (3, 3), 0)[..., None]
     return img * (1 - a) + 220.0 * a
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from domaingen.data.datasets.builtin import DIVERSE_WEATHER_CLASSES, DIVERSE_WEATHER_DOMAINS
 from domaingen.data.datasets.classification import SYNTHETIC_DOMAINS, SYNTHETIC_DOMAINS_CLASSES
-from .diverse_weather import _DRAW, _Frame, _background
+
+from .diverse_weather import _DRAW, _background, _Frame
 from .domains import _STYLES, _shape_mask
 from .weather_styles import stylize
 
@@ -53,7 +54,8 @@ _ASPECT = {"bus": 1.35, "bike": 1.3, "car": 1.7, "motor": 1.3, "person": 0.42, "
 
 def _street(rng, size: int) -> Tuple[np.ndarray, str, int, int]:
     """A scene framed around one object of a random class, in a random weather domain."""
-    c, d = int(rng.integers(len(DIVERSE_WEATHER_CLASSES))), int(rng.integers(len(DIVERSE_WEATHER_DOMAINS)))
+    c, d = (int(rng.integers(len(DIVERSE_WEATHER_CLASSES))),
+            int(rng.integers(len(DIVERSE_WEATHER_DOMAINS))))
     cls, domain = DIVERSE_WEATHER_CLASSES[c], DIVERSE_WEATHER_DOMAINS[d]
     img, horizon = _background(rng, size, size)
     extent = rng.uniform(0.45, 0.85) * size
@@ -69,7 +71,8 @@ def _street(rng, size: int) -> Tuple[np.ndarray, str, int, int]:
 
 def _shape(rng, size: int) -> Tuple[np.ndarray, str, int, int]:
     """One shape of a random class in a random classification style."""
-    c, d = int(rng.integers(len(SYNTHETIC_DOMAINS_CLASSES))), int(rng.integers(len(SYNTHETIC_DOMAINS)))
+    c, d = (int(rng.integers(len(SYNTHETIC_DOMAINS_CLASSES))),
+            int(rng.integers(len(SYNTHETIC_DOMAINS))))
     cls, style = SYNTHETIC_DOMAINS_CLASSES[c], SYNTHETIC_DOMAINS[d]
     mask = _shape_mask(cls, size, rng)
     # Each shape has its typical colour in the colour styles, as in the evaluation sets (like

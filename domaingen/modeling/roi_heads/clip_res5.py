@@ -41,7 +41,8 @@ class ClipRes5ROIHeads(Res5ROIHeads):
     @classmethod
     def from_config(cls, cfg, input_shape):
         if cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON:
-            raise ValueError("ClipRes5ROIHeads predicts boxes only (MASK_ON/KEYPOINT_ON unsupported)")
+            raise ValueError("ClipRes5ROIHeads predicts boxes only "
+                             "(MASK_ON/KEYPOINT_ON unsupported)")
         ret = super(Res5ROIHeads, cls).from_config(cfg)
         in_features = ret["in_features"] = cfg.MODEL.ROI_HEADS.IN_FEATURES
         ret["pooler"] = ROIPooler(
