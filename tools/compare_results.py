@@ -6,9 +6,13 @@
 """
 import argparse
 import os
+import warnings
 
-from domaingen.evaluation import compare_runs
-from domaingen.utils.files import atomic_write
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+
+from domaingen.engine.cli import run_tool  # noqa: E402
+from domaingen.evaluation import compare_runs  # noqa: E402
+from domaingen.utils.files import atomic_write  # noqa: E402
 
 
 def main():
@@ -29,4 +33,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

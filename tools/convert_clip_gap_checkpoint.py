@@ -13,18 +13,24 @@ is an error naming it.
 """
 import argparse
 import logging
+import os
+import warnings
 
-import torch
-from detectron2.modeling import build_model
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
-from domaingen.config import get_config_file
-from domaingen.engine import load_config
-from domaingen.methods.clip_gap.authors_checkpoint import (
+import torch  # noqa: E402
+from detectron2.modeling import build_model  # noqa: E402
+
+from domaingen.config import get_config_file  # noqa: E402
+from domaingen.engine import load_config  # noqa: E402
+from domaingen.engine.cli import run_tool  # noqa: E402
+from domaingen.methods.clip_gap.authors_checkpoint import (  # noqa: E402
     AuthorsCheckpointError,
     convert_authors_state,
     read_authors_checkpoint,
 )
-from domaingen.utils.files import atomic_write
+from domaingen.utils.files import atomic_write  # noqa: E402
 
 
 def main(argv=None):
@@ -54,4 +60,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

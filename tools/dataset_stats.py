@@ -8,11 +8,16 @@ Per dataset: the images its split lists, those holding at least one object (what
 DATASETS.DROP_EMPTY_TEST_IMAGES keeps), and the objects per class.
 """
 import argparse
+import os
+import warnings
 from collections import Counter
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
-import domaingen  # noqa: F401  (first: registers the datasets, filters import-time warnings)
+from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
+
+from domaingen.engine.cli import run_tool  # noqa: E402  (registers the datasets too)
 
 
 def main(argv=None):
@@ -29,4 +34,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

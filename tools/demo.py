@@ -13,15 +13,26 @@ Each image is read in INPUT.FORMAT, resized like Detectron2's DefaultPredictor
 import argparse
 import os
 import time
+import warnings
 
-import cv2
-import torch
-from detectron2.data import MetadataCatalog
-from detectron2.data import transforms as T
-from detectron2.utils.visualizer import Visualizer
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
+warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
-from domaingen.data.images import ImageDecodeError, read_image
-from domaingen.engine import AtomicCheckpointer, CheckpointError, ConfigError, Trainer, load_config
+import cv2  # noqa: E402
+import torch  # noqa: E402
+from detectron2.data import MetadataCatalog  # noqa: E402
+from detectron2.data import transforms as T  # noqa: E402
+from detectron2.utils.visualizer import Visualizer  # noqa: E402
+
+from domaingen.data.images import ImageDecodeError, read_image  # noqa: E402
+from domaingen.engine import (  # noqa: E402
+    AtomicCheckpointer,
+    CheckpointError,
+    ConfigError,
+    Trainer,
+    load_config,
+)
+from domaingen.engine.cli import run_tool  # noqa: E402
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -137,4 +148,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_tool(main)

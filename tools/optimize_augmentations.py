@@ -17,10 +17,9 @@ warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarn
 from detectron2.engine import default_argument_parser  # noqa: E402
 
 from domaingen.engine import ConfigError, Trainer, launch, setup  # noqa: E402
-from domaingen.engine.cli import one_line_errors  # noqa: E402
+from domaingen.engine.cli import run_tool  # noqa: E402
 from domaingen.engine.runner import output_dir_session  # noqa: E402
 from domaingen.methods.clip_gap import optimize_augmentations  # noqa: E402
-from domaingen.utils.process import quiet_library_messages  # noqa: E402
 
 
 def main(args):
@@ -36,6 +35,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    quiet_library_messages()
-    with one_line_errors():
-        launch(main, default_argument_parser().parse_args())
+    run_tool(launch, main, default_argument_parser().parse_args())

@@ -14,11 +14,8 @@ import warnings
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
 warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
-from domaingen.engine.cli import one_line_errors  # noqa: E402
+from domaingen.engine.cli import run_tool  # noqa: E402
 from domaingen.methods.spg.pipeline import main  # noqa: E402
-from domaingen.utils.process import quiet_library_messages  # noqa: E402
 
 if __name__ == "__main__":
-    quiet_library_messages()
-    with one_line_errors():
-        main()
+    run_tool(main)

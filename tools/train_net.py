@@ -14,8 +14,6 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
 warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
 from domaingen.engine.cli import run_cli  # noqa: E402
-from domaingen.utils.process import quiet_library_messages  # noqa: E402
 
 if __name__ == "__main__":
-    quiet_library_messages()
     run_cli()

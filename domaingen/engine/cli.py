@@ -5,6 +5,7 @@ from detectron2.data.detection_utils import SizeMismatchError
 from detectron2.engine import default_argument_parser
 
 from domaingen.utils.errors import InputError
+from domaingen.utils.process import quiet_library_messages
 
 from .launch import launch
 from .runner import run
@@ -25,6 +26,13 @@ def one_line_errors():
         raise SystemExit(f"{type(e).__name__}: {e}") from None
 
 
+def run_tool(main, *args):
+    """A tool's ``main(*args)`` with the library messages quieted and one-line input errors."""
+    quiet_library_messages()
+    with one_line_errors():
+        return main(*args)
+
+
 def main(args):
     """Train (or with ``--eval-only`` evaluate) the model the config describes."""
     cfg = setup(args)
@@ -33,6 +41,4 @@ def main(args):
 
 def run_cli(argv=None):
     """Parse Detectron2's standard arguments and launch ``main`` (1..N processes, or torchrun)."""
-    args = default_argument_parser().parse_args(argv)
-    with one_line_errors():
-        launch(main, args)
+    run_tool(launch, main, default_argument_parser().parse_args(argv))
