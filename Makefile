@@ -6,6 +6,9 @@ STAMP := $(VENV)/.domaingen-installed
 # Where datasets live (Detectron2's convention); the synthetic data is generated below it.
 export DETECTRON2_DATASETS ?= datasets
 QUICK := output/quickstart
+# The module entry points below import domaingen, whose import of fvcore triggers torch 2.14's
+# torch.jit.script deprecation warning; the tools in tools/ filter it themselves.
+QUIET := PYTHONWARNINGS='ignore:`torch.jit.script` is deprecated:FutureWarning'
 
 .PHONY: setup quickstart evidence test test-fast lint bench clean
 
@@ -24,8 +27,8 @@ $(STAMP): setup.py Makefile tools/install_detectron2.py
 # semantic stand-in RN CLIP (trained once on the pretraining world, then cached) and evaluated on
 # the five synthetic domains; prints both tables and their mAPs side by side.
 quickstart: setup
-	$(PY) -m domaingen.miniature.synthetic --kind diverse_weather
-	$(PY) -m domaingen.miniature.standin --model domaingen-semantic-RN
+	$(QUIET) $(PY) -m domaingen.miniature.synthetic --kind diverse_weather
+	$(QUIET) $(PY) -m domaingen.miniature.standin --model domaingen-semantic-RN
 	$(PY) tools/train_net.py --config-file configs/evidence/diverse_weather_clip_rcnn.yaml \
 		OUTPUT_DIR $(QUICK)/diverse_weather_clip_rcnn
 	$(PY) tools/train_net.py --config-file configs/evidence/diverse_weather_clip_gap.yaml \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CUDA checks of README "Performance", as one prepared run on a GPU machine:
+# The CUDA checks of docs/performance.md, as one prepared run on a GPU machine:
 #   each method's training step (the Trainer's own step and loader) in fp32, AMP float16 and
 #   AMP bfloat16, with MODEL.COMPILE off and on, at the real sizes (RN101 detector at 600 px,
 #   batch 4; ViT-B/16 CoOp at batch 32 and AD-CLIP at 16 + 16), then SPG's GAN step, inference

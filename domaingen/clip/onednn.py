@@ -4,7 +4,7 @@ torch's CPU ``F.linear`` calls MKL, which on this project's AMD CPUs runs AVX2 c
 convolutions use AVX-512. A linear layer on tokens [T, C] is a 1x1 convolution of the
 channels-last image [1, C, 1, T] (the same memory, no copy): 2.1x the forward and 1.85x the
 forward + backward throughput of ``F.linear`` at the text transformer's sizes (2120 tokens,
-512 -> 2048; README, Performance). Small products stay on ``F.linear``, which is faster there.
+512 -> 2048; docs/performance.md). Small products stay on ``F.linear``, which is faster there.
 """
 from typing import Optional
 

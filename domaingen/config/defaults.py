@@ -27,7 +27,7 @@ def add_clip_config(cfg: CN) -> None:
     # Image classifiers: keep only each 256-prompt chunk's input to the frozen text transformer
     # and recompute its activations in backward (torch.utils.checkpoint). Same gradients, one
     # more text forward pass; what lets image-conditioned prompts (AD-CLIP, CoCoOp) at many
-    # classes and large batches fit in memory (README "Performance").
+    # classes and large batches fit in memory (docs/performance.md).
     cfg.MODEL.CLIP.TEXT_CHECKPOINT = False
 
 

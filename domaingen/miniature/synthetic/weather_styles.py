@@ -37,7 +37,7 @@ def _glows(img: np.ndarray, rng, horizon: int) -> np.ndarray:
 # stand-ins' pretraining world shows). Calibrated once, with the baseline detector only, so that
 # it keeps about the share of its day-clear AP50 that the paper's baseline (Faster R-CNN, CLIP
 # the Gap Table 1: 48.1 -> 34.4 / 26.0 / 12.4 / 32.0) keeps on the real targets: at full
-# strength it kept 0-24 % (README "Miniature world", calibration).
+# strength it kept 0-24 % (docs/miniature_world.md, calibration).
 TARGET_STRENGTH = {"night_sunny": 0.25, "dusk_rainy": 0.65, "night_rainy": 0.4,
                    "daytime_foggy": 0.5}
 

@@ -11,7 +11,6 @@ loads the file, or ``standin`` builds it on first use and caches it in ``$DOMAIN
 
 Command line: ``python -m domaingen.miniature.standin --model domaingen-semantic-RN``.
 """
-import argparse
 import fcntl
 import json
 import logging
@@ -193,26 +192,4 @@ def ensure_standin(model_name: str, cache_dir: str = "", seed: int = 0) -> str:
     return path
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m domaingen.miniature.standin", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="domaingen-semantic-RN", choices=sorted(RECIPES))
-    p.add_argument("--output", help="default: the cache path $DOMAINGEN_CACHE/standin-...")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int)
-    p.add_argument("--force", action="store_true", help="retrain even if OUTPUT exists")
-    args = p.parse_args(argv)
-    output = args.output or standin_path(args.model, seed=args.seed)
-    if os.path.exists(output) and not args.force:
-        print(f"stand-in CLIP: {output} exists (--force retrains)")
-        return
-    r = train_standin_clip(args.model, output, seed=args.seed, steps=args.steps)
-    print(json.dumps({k: r[k] for k in ("train_seconds", "final_loss", "zero_shot_top1",
-                                        "alignment")},
-                     indent=1))
-
-
 register_named_weights(STANDIN, ensure_standin)
-
-if __name__ == "__main__":
-    main()
