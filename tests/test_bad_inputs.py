@@ -227,3 +227,25 @@ def test_unregistered_dataset_lists_close_matches(tmp_path):
         "DATASETS.TEST: dataset 'synthetic_dw_night_suny_test' is not registered; closest "
         "registered names: synthetic_dw_night_sunny_test, ")
     assert not os.listdir(tmp_path)  # refused before anything was written
+
+
+def test_a_training_split_without_objects_is_named(synthetic_weather, tmp_path):
+    name = "test_bad_inputs_no_objects"
+    if name not in DatasetCatalog.list():
+        dicts = [{**d, "annotations": []}
+                 for d in DatasetCatalog.get("synthetic_dw_daytime_clear_train")]
+        DatasetCatalog.register(name, lambda: dicts)
+        MetadataCatalog.get(name).set(
+            thing_classes=MetadataCatalog.get("synthetic_dw_daytime_clear_train").thing_classes)
+    cfg = load_config(QUICK_CONFIG, [*FAST_OPTS, "DATASETS.TRAIN", f"('{name}',)",
+                                     "OUTPUT_DIR", str(tmp_path)])
+    with pytest.raises(DatasetAnnotationError, match=re.escape(
+            f"DATASETS.TRAIN ['{name}']: no training image left")) as err:
+        Trainer(cfg)
+    assert "DATALOADER.FILTER_EMPTY_ANNOTATIONS False" in str(err.value)
+
+
+def test_a_mistyped_device_is_named():
+    with pytest.raises(ConfigError, match=re.escape(
+            "MODEL.DEVICE='cdua' is not a device: use cpu, cuda or cuda:<index>")):
+        load_config(QUICK_CONFIG, ["MODEL.DEVICE", "cdua"])

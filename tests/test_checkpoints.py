@@ -2,6 +2,7 @@
 a finished run, a full disk, stale temporaries, a read-only OUTPUT_DIR and one writer per
 OUTPUT_DIR."""
 import errno
+import io
 import multiprocessing
 import os
 import re
@@ -193,6 +194,37 @@ def test_a_full_disk_names_output_dir_and_keeps_the_previous_checkpoint(tmp_path
     assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000001.pth"]
     assert (tmp_path / "model_0000001.pth").read_bytes() == before
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000001.pth"
+
+
+def test_a_disk_that_fills_inside_torch_save_is_named_too(tmp_path, monkeypatch):
+    """torch.save reports a failed write of its zip stream as RuntimeError("unexpected pos")."""
+    model = nn.Linear(200, 200)
+    checkpointer = AtomicCheckpointer(model, save_dir=str(tmp_path))
+    fdopen = files.os.fdopen
+
+    class FillingUp(io.RawIOBase):
+        def __init__(self, fd, mode):
+            self.file, self.written = fdopen(fd, mode), 0
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 4096:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.file.write(data)
+
+        def close(self):
+            self.file.close()
+            super().close()
+
+    monkeypatch.setattr(files.os, "fdopen", FillingUp)
+    with pytest.raises(CheckpointError, match=re.escape(
+            f"The disk of OUTPUT_DIR {tmp_path} is full: no space left to write "
+            f"{tmp_path / 'model_final.pth'}. No checkpoint was written before")):
+        checkpointer.save("model_final")
+    assert os.listdir(tmp_path) == []
 
 
 # ------------------------------------------------------------------------------ OUTPUT_DIR

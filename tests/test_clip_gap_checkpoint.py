@@ -12,6 +12,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.modeling import build_model
 
 from domaingen.clip import build_clip_model
+from domaingen.utils.files import OutputFileError
 
 # The tiny CLIP's text tower runs plain GELU: tell the converter (OpenAI's would be QuickGELU).
 OPTS = ["MODEL.CLIP.FROZEN_BN", "True", "MODEL.CLIP_GAP.TARGET_PROMPTS", str(TARGETS),
@@ -127,3 +128,25 @@ def test_not_their_layout(tmp_path):
     with pytest.raises(SystemExit, match="not a CLIP-the-Gap authors' checkpoint: it has no "
                                          r"backbone.enc.\*"):
         main([str(path), str(tmp_path / "ours.pth"), "--config-file", GAP_CONFIG, *OPTS])
+
+
+def test_an_output_that_cannot_be_written_is_named(their_checkpoint, tmp_path):
+    _, path = their_checkpoint
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    with pytest.raises(OutputFileError, match=re.escape(f"{folder} is a folder: name a file")):
+        main([str(path), str(folder), "--config-file", GAP_CONFIG, *OPTS])
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(OutputFileError, match=re.escape(f"Cannot write {blocker / 'ours.pth'}: ")):
+        main([str(path), str(blocker / "ours.pth"), "--config-file", GAP_CONFIG, *OPTS])
+    assert blocker.read_text() == "" and os.listdir(folder) == []
+
+
+def test_a_file_that_is_not_a_checkpoint_gets_no_pickle_advice(tmp_path):
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))
+    with pytest.raises(SystemExit) as err:
+        main([str(image), str(tmp_path / "ours.pth"), "--config-file", GAP_CONFIG, *OPTS])
+    assert "is not a readable checkpoint" in str(err.value)
+    assert "--allow-pickle" not in str(err.value)

@@ -1,5 +1,6 @@
 """SPG: the prompt GAN's parts, its run step, resume, bad input, inference and the pipeline."""
 import os
+import re
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from domaingen.methods.spg import (
     lsgan_loss,
     save_domain_prompt,
 )
+from domaingen.methods.spg.pipeline import PipelineInputsError
 from domaingen.methods.spg.pipeline import main as spg_pipeline
 
 REPO = os.path.join(os.path.dirname(__file__), "..")
@@ -265,3 +267,19 @@ def test_pipeline_end_to_end_and_rerun_skips(synthetic_domains, tmp_path):
     stamp = (tmp_path / "sketch" / "stage2" / "results.json").stat().st_mtime_ns
     assert spg_pipeline(args) == text
     assert (tmp_path / "sketch" / "stage2" / "results.json").stat().st_mtime_ns == stamp
+
+
+def test_a_rerun_with_other_inputs_is_refused_not_answered_from_the_old_run(synthetic_domains,
+                                                                            tmp_path):
+    args = ["--dataset", "synthetic_domains", "--target", "sketch", "--output-dir", str(tmp_path),
+            "SOLVER.MAX_ITER", "2", "SOLVER.CHECKPOINT_PERIOD", "2", "TEST.EVAL_PERIOD", "2"]
+    spg_pipeline(args)
+    with pytest.raises(PipelineInputsError, match=re.escape(
+            f"{tmp_path / 'sketch' / 'stage1' / 'photo'} holds a run computed from other "
+            f"inputs (the config changed since)")):
+        spg_pipeline([*args, "SOLVER.BASE_LR", "0.5"])
+    label = tmp_path / "sketch" / "stage1" / "photo" / "domain_prompt.pt"
+    data = torch.load(label, weights_only=True)
+    torch.save({**data, "ctx": data["ctx"] + 1}, label)  # another stage I label
+    with pytest.raises(PipelineInputsError, match=re.escape(f"({label} changed since)")):
+        spg_pipeline(args)

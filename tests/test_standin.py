@@ -1,5 +1,8 @@
 """The pretraining world and the semantic stand-in CLIPs (``MODEL.CLIP.WEIGHTS standin``)."""
 import json
+import logging
+import os
+import re
 
 import numpy as np
 import pytest
@@ -72,3 +75,33 @@ def test_standin_for_a_model_without_one_is_an_error(tmp_path):
     with pytest.raises(ValueError, match=r"there is a stand-in for .*domaingen-semantic-RN.*"
                                          r"not for MODEL.CLIP.NAME='RN50'"):
         build_clip_model("RN50", "standin", cache_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("break_entry", ["weights without report", "weights cut short"])
+def test_a_half_written_cache_entry_is_built_again(tmp_path, monkeypatch, caplog, break_entry):
+    monkeypatch.setitem(standin.RECIPES, "domaingen-semantic-RN",
+                        dict(steps=1, batch_size=8, num_street=16, num_shapes=16))
+    monkeypatch.setattr(standin, "evaluate_standin", lambda *a, **k: {"alignment": {}})
+    path = standin.ensure_standin("domaingen-semantic-RN", str(tmp_path), 3)
+    whole = open(path, "rb").read()
+    if break_entry == "weights without report":  # killed between its two files
+        os.remove(path + ".json")
+    else:
+        with open(path, "r+b") as f:
+            f.truncate(len(whole) // 2)
+    builds = []
+    train = standin.train_standin_clip
+    monkeypatch.setattr(standin, "train_standin_clip",
+                        lambda *a, **k: builds.append(a) or train(*a, **k))
+    with caplog.at_level(logging.INFO, logger="domaingen.miniature.standin"):
+        assert standin.ensure_standin("domaingen-semantic-RN", str(tmp_path), 3) == path
+    assert len(builds) == 1 and "incomplete or does not match its report" in caplog.text
+    assert open(path, "rb").read() == whole and standin.cached_entry(path)
+
+
+def test_an_unwritable_cache_names_domaingen_cache(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(standin.StandinCacheError, match=re.escape(
+            f"The stand-in cache {blocker / 'cache'} is not writable") + ".*DOMAINGEN_CACHE"):
+        standin.ensure_standin("domaingen-semantic-RN", str(blocker / "cache"), 0)

@@ -1,4 +1,5 @@
 """tools/benchmark.py and tools/demo.py, run as scripts."""
+import hashlib
 import json
 import os
 import runpy
@@ -148,6 +149,20 @@ def test_demo_missing_input_names_the_path(checkpoint, tmp_path):
     assert proc.returncode != 0
     assert str(missing) in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_demo_never_writes_over_its_inputs_or_files_it_did_not_write(checkpoint, images,
+                                                                     tmp_path):
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in images.iterdir()}
+    message = tool_error("demo.py", *demo_args([images], images, "MODEL.WEIGHTS", checkpoint))
+    assert f"{images / 'img0.jpg'} would replace the input image" in message
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "img0.jpg").write_bytes(b"someone's file")
+    message = tool_error("demo.py", *demo_args([images], out, "MODEL.WEIGHTS", checkpoint))
+    assert f"{out / 'img0.jpg'} exists: choose an empty --output folder" in message
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in images.iterdir()}
+    assert after == before and (out / "img0.jpg").read_bytes() == b"someone's file"
 
 
 def test_demo_undecodable_image_names_the_path(checkpoint, tmp_path):

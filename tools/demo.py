@@ -43,6 +43,8 @@ def parse_args(argv=None):
     parser.add_argument("--input", nargs="+", required=True,
                         help="image files, or folders whose images are all used")
     parser.add_argument("--output", required=True, help="folder for the annotated JPEGs")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing files in --output (never the input images)")
     parser.add_argument("--confidence-threshold", type=float, default=0.5,
                         help="minimum score of a drawn detection")
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=[],
@@ -66,6 +68,20 @@ def list_images(inputs):
         else:
             raise SystemExit(f"error: input {item} does not exist")
     return paths
+
+
+def check_outputs(inputs, outputs, overwrite: bool) -> None:
+    """Refuse, before writing anything, an output that would replace an input image, or (without
+    ``--overwrite``) any existing file."""
+    sources = {os.path.realpath(p): p for p in inputs}
+    for out in outputs:
+        if os.path.realpath(out) in sources:
+            raise SystemExit(f"error: {out} would replace the input image "
+                             f"{sources[os.path.realpath(out)]}: choose an --output folder that "
+                             f"holds none of the inputs")
+        if os.path.lexists(out) and not overwrite:
+            raise SystemExit(f"error: {out} exists: choose an empty --output folder, or pass "
+                             f"--overwrite to replace the files of an earlier demo run")
 
 
 def output_names(paths):
@@ -128,8 +144,10 @@ def main(argv=None):
     predictor = Predictor(cfg)
     datasets = list(cfg.DATASETS.TEST) or list(cfg.DATASETS.TRAIN)
     metadata = MetadataCatalog.get(datasets[0] if datasets else "__unused")
+    outputs = [os.path.join(args.output, name) for name in output_names(paths)]
+    check_outputs(paths, outputs, args.overwrite)
     os.makedirs(args.output, exist_ok=True)
-    for path, name in zip(paths, output_names(paths)):
+    for path, out_path in zip(paths, outputs):
         try:
             image = read_image(path, cfg.INPUT.FORMAT)  # 16-bit grey scaled to 8 bit
         except ImageDecodeError as e:
@@ -140,7 +158,6 @@ def main(argv=None):
         elapsed = time.perf_counter() - start
         visualizer = Visualizer(to_rgb(image, cfg.INPUT.FORMAT), metadata)
         drawn = visualizer.draw_instance_predictions(instances).get_image()
-        out_path = os.path.join(args.output, name)
         if not cv2.imwrite(out_path, drawn[:, :, ::-1]):
             raise SystemExit(f"error: could not write {out_path}")
         print(f"{path}: {len(instances)} detections (score >= {args.confidence_threshold}) "

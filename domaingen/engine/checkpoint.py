@@ -61,7 +61,12 @@ class AtomicCheckpointer(DetectionCheckpointer):
         self.logger.info(f"Saving checkpoint to {save_file}")
         try:
             atomic_write(save_file, lambda f: torch.save(data, f))
-        except OSError as e:
+        except (OSError, RuntimeError) as e:
+            # torch.save reports a failed write of its zip stream as a RuntimeError
+            # ("unexpected pos"), the OSError only as its context.
+            e = e if isinstance(e, OSError) else e.__context__
+            if not isinstance(e, OSError):
+                raise
             previous = (f"The previous checkpoint {self.get_checkpoint_file()} is intact"
                         if self.has_checkpoint() else "No checkpoint was written before")
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -69,7 +74,8 @@ class AtomicCheckpointer(DetectionCheckpointer):
                     f"The disk of OUTPUT_DIR {self.save_dir} is full: no space left to write "
                     f"{save_file}. {previous}; free space (or move the run to another disk), "
                     f"then continue with --resume.") from e
-            raise CheckpointError(f"Cannot write {save_file} ({e.strerror}). {previous}.") from e
+            raise CheckpointError(f"Cannot write {save_file} ({e.strerror or e}). {previous}.") \
+                from e
         self.tag_last_checkpoint(basename)
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:

@@ -103,6 +103,11 @@ def load_config(config_file: str, opts=()):
                           f"are not registered: {unregistered}")
     if cfg.OUTPUT_DIR == D2_DEFAULT_OUTPUT_DIR:
         cfg.OUTPUT_DIR = default_output_dir(config_file)
+    try:
+        torch.device(cfg.MODEL.DEVICE)
+    except RuntimeError:
+        raise ConfigError(f"MODEL.DEVICE={cfg.MODEL.DEVICE!r} is not a device: use cpu, cuda or "
+                          f"cuda:<index> (e.g. MODEL.DEVICE cuda:0)") from None
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         logger.warning(f"MODEL.DEVICE={cfg.MODEL.DEVICE} but CUDA is not available: using cpu")
         cfg.MODEL.DEVICE = "cpu"

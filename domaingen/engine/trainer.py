@@ -13,7 +13,7 @@ from detectron2.data import (
 )
 from detectron2.data.common import AspectRatioGroupedDataset
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
-from detectron2.engine.hooks import BestCheckpointer, EvalHook
+from detectron2.engine.hooks import EvalHook
 from detectron2.evaluation import inference_on_dataset
 from detectron2.solver import get_default_optimizer_params
 from detectron2.solver.build import maybe_add_gradient_clipping
@@ -24,6 +24,7 @@ from domaingen.data.classification_loaders import (
     build_classification_test_loader,
     build_classification_train_loader,
 )
+from domaingen.data.detection_sets import detection_training_dicts
 from domaingen.data.mappers import DetectionMapper
 from domaingen.data.samplers import EagerGroupedLoader, ResumableTrainingSampler
 from domaingen.evaluation import ClassificationEvaluator, DomainAPEvaluator, write_domain_tables
@@ -34,6 +35,7 @@ from .launch import create_ddp_model
 from .registry import method_of
 from .schedules import build_lr_scheduler
 from .seeding import seed_step
+from .selection import ResumableBestCheckpointer, check_selection_metric
 from .speed import apply_speed_options
 
 logger = logging.getLogger(__name__)
@@ -154,12 +156,13 @@ class Trainer(DefaultTrainer):
             hooks[index] = EvalHook(self.cfg.TEST.EVAL_PERIOD, lambda: self.validate(self.cfg,
                                                                                      self.model))
         metric = self.cfg.TEST.SELECTION_METRIC
+        if metric:
+            check_selection_metric(self.cfg)
         if metric and comm.is_main_process():
-            if self.cfg.TEST.EVAL_PERIOD <= 0:
-                raise ValueError(f"TEST.SELECTION_METRIC={metric!r} needs TEST.EVAL_PERIOD > 0")
             # After the EvalHook, whose results it reads from the event storage.
-            hooks.append(BestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric,
-                                          mode="max"))
+            hooks.append(ResumableBestCheckpointer(
+                self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric, mode="max",
+                output_dir=self.cfg.OUTPUT_DIR))
         return hooks
 
     def resume_or_load(self, resume=True):
@@ -169,6 +172,10 @@ class Trainer(DefaultTrainer):
         super().resume_or_load(resume=resume)
         if self.start_iter >= self.max_iter:
             self._finish_trained_run()
+        if resume and self.start_iter > 0:
+            for hook in self._hooks:
+                if isinstance(hook, ResumableBestCheckpointer):
+                    hook.restore()
         first = method_of(self.cfg).first_iteration(self.cfg) if self.start_iter == 0 else 0
         if first:
             self.start_iter = first
@@ -276,8 +283,7 @@ class Trainer(DefaultTrainer):
                 logger.warning(f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN}: "
                                f"--resume restarts its stream (not exact)")
                 return build_detection_train_loader(cfg, mapper=DetectionMapper(cfg, True))
-            dataset = get_detection_dataset_dicts(
-                cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+            dataset = detection_training_dicts(cfg)
             sampler = ResumableTrainingSampler(len(dataset), seed=seed)
             loader = build_detection_train_loader(
                 cfg, mapper=DetectionMapper(cfg, True, num_images=len(dataset)), dataset=dataset,

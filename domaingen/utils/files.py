@@ -2,13 +2,32 @@
 import os
 import tempfile
 
+from .errors import InputError
+
+
+class OutputFileError(InputError, OSError):
+    """A file cannot be written where the user asked (a folder there, a folder that cannot be
+    made or written); ``errno`` is the operating system's."""
+
+    def __init__(self, message: str, errno: int = None):
+        super().__init__(message)
+        self.errno = errno
+
 
 def atomic_write(path: str, write) -> None:
     """Call ``write(file)`` on a temporary binary file next to ``path``, fsync it, then rename it
-    over ``path``: a crash at any moment leaves the old file or the new one, never a torn one."""
+    over ``path``: a crash at any moment leaves the old file or the new one, never a torn one.
+    A target that cannot be written is an OutputFileError naming it."""
+    if os.path.isdir(path):
+        raise OutputFileError(f"{path} is a folder: name a file to write")
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
+                                   suffix=".tmp")
+    except OSError as e:
+        raise OutputFileError(f"Cannot write {path}: {e.strerror} ({directory} must be a folder "
+                              f"this user can write)", e.errno) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -33,7 +33,7 @@ def _polygon_files(gt_dir: str) -> List[str]:
 def _read_json(path: str) -> Tuple[dict, int, int]:
     """Parsed polygon file with its image height and width."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not content
             data = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DatasetAnnotationError(f"Cannot parse annotation file {path}: {e}") from e

@@ -210,7 +210,7 @@ def _read_list(list_file: str) -> List[Tuple[str, str, int, int]]:
     if not os.path.isfile(list_file):
         raise DatasetLayoutError(f"Split file not found: {list_file}")
     entries, first_line = [], {}
-    with open(list_file, encoding="utf-8") as f:
+    with open(list_file, encoding="utf-8-sig") as f:  # BOM and CRLF as Windows editors write
         for n, line in enumerate(f, 1):
             parts = line.strip().rsplit(maxsplit=1)
             if not parts:

@@ -35,7 +35,7 @@ def read_split_ids(dirname: str, split: str) -> List[str]:
     if not os.path.isfile(split_file):
         raise DatasetLayoutError(f"Split file not found: {split_file}")
     first_line: Dict[str, int] = {}
-    with open(split_file, encoding="utf-8") as f:
+    with open(split_file, encoding="utf-8-sig") as f:  # BOM and CRLF as Windows editors write
         for n, line in enumerate(f, 1):
             image_id = line.strip()
             if image_id and first_line.setdefault(image_id, n) != n:

@@ -3,9 +3,10 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from detectron2.data import DatasetCatalog, build_detection_train_loader
+from detectron2.data import build_detection_train_loader
 from detectron2.data import transforms as T
 
+from domaingen.data.detection_sets import detection_training_dicts
 from domaingen.data.images import read_image
 
 CROP_INTERPOLATIONS = ("bilinear", "cubic")
@@ -69,13 +70,15 @@ class RandomCropsMapper:
 
 def build_crops_loader(cfg):
     """Infinite loader of crop batches from ``DATASETS.TRAIN`` (``OPT_IMS_PER_BATCH`` images in
-    total across processes), for the optimization step."""
+    total across processes), for the optimization step: the detector's training images, so with
+    ``DATALOADER.FILTER_EMPTY_ANNOTATIONS`` (the default) without those holding no object, as
+    the authors' crops come from their detector loader."""
     c = cfg.MODEL.CLIP_GAP
     mapper = RandomCropsMapper(c.OPT_MIN_SIZE, c.OPT_CROP_SIZE, c.OPT_INPUT_SIZE,
                                c.OPT_CROPS_PER_IMAGE, cfg.INPUT.FORMAT,
                                max_size=cfg.INPUT.MAX_SIZE_TRAIN,
                                interpolation=c.OPT_CROP_INTERPOLATION)
-    dataset = [d for name in cfg.DATASETS.TRAIN for d in DatasetCatalog.get(name)]
+    dataset = detection_training_dicts(cfg)
     return build_detection_train_loader(
         dataset=dataset, mapper=mapper, total_batch_size=c.OPT_IMS_PER_BATCH,
         aspect_ratio_grouping=False, num_workers=cfg.DATALOADER.NUM_WORKERS)

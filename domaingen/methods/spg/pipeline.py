@@ -8,9 +8,12 @@ Layout under ``--output-dir`` (default ``output/spg/<dataset>``)::
     results.md, top1_per_target.png    the table of all targets run so far
 
 Every step is skipped when its final file exists and resumes from its last checkpoint when it
-was interrupted, so rerunning the same command continues where it stopped.
+was interrupted, so rerunning the same command continues where it stopped. Each step's folder
+records its inputs (``inputs.json``: the config and the label files' contents): a rerun with
+other inputs on the same folders is refused, never answered with the old results.
 """
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -22,6 +25,7 @@ from tabulate import tabulate
 from domaingen.config import get_config_file
 from domaingen.data.datasets import DG_DATASETS, dg_split_names
 from domaingen.engine import load_config, run
+from domaingen.utils.errors import InputError
 from domaingen.utils.files import atomic_write
 from domaingen.utils.plots import bar_chart
 
@@ -31,6 +35,7 @@ logger = logging.getLogger("domaingen.spg_pipeline")
 
 PROMPT_FILE = "domain_prompt.pt"
 RESULTS_FILE = "results.json"
+INPUTS_FILE = "inputs.json"
 
 
 def default_configs(dataset: str, model: str):
@@ -44,16 +49,52 @@ def default_configs(dataset: str, model: str):
     return tuple(get_config_file(n) for n in names)
 
 
+class PipelineInputsError(InputError, FileExistsError):
+    """A stage's folder holds a run computed from other inputs."""
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def check_inputs(cfg, out_dir: str) -> None:
+    """Record in ``out_dir/inputs.json`` what the stage is computed from (the whole config and
+    the content of every domain prompt label file it reads); refuse, naming what differs, a
+    folder whose earlier run had other inputs: its checkpoints and results are not this run's."""
+    labels = list(cfg.MODEL.SPG.DOMAIN_PROMPTS)
+    folder = cfg.MODEL.SPG.AUTHORS_DOMAIN_PROMPTS
+    if folder and os.path.isdir(folder):
+        labels += sorted(os.path.join(folder, f) for f in os.listdir(folder))
+    inputs = {"config": hashlib.sha256(cfg.dump().encode()).hexdigest(),
+              "labels": {p: _sha256(p) for p in labels if os.path.isfile(p)}}
+    path = os.path.join(out_dir, INPUTS_FILE)
+    if os.path.isfile(path):
+        with open(path) as f:
+            previous = json.load(f)
+        changed = (["the config"] if previous.get("config") != inputs["config"] else []) + [
+            p for p in sorted(set(inputs["labels"]) | set(previous.get("labels", {})))
+            if previous.get("labels", {}).get(p) != inputs["labels"].get(p)]
+        if changed:
+            raise PipelineInputsError(
+                f"{out_dir} holds a run computed from other inputs ({', '.join(changed)} "
+                f"changed since): its checkpoints and results are not this run's. Choose "
+                f"another --output-dir, or delete {out_dir} to start that stage over")
+        return
+    atomic_write(path, lambda f: f.write(json.dumps(inputs, indent=1).encode()))
+
+
 def stage1(config: str, dataset: str, domain: str, out_dir: str, opts: Sequence[str]) -> str:
     """Learn (or reuse) the domain prompt label of one source domain; returns its file."""
-    path = os.path.join(out_dir, PROMPT_FILE)
-    if os.path.isfile(path):
-        logger.info(f"stage I {domain}: reusing {path}")
-        return path
     cfg = load_config(config, list(opts) + [
         "DATASETS.DG_BENCHMARK", "", "DATASETS.TRAIN", f"('{dataset}_{domain}_train',)",
         "DATASETS.VAL", f"('{dataset}_{domain}_val',)", "DATASETS.TEST", "()",
         "OUTPUT_DIR", out_dir])
+    check_inputs(cfg, out_dir)
+    path = os.path.join(out_dir, PROMPT_FILE)
+    if os.path.isfile(path):
+        logger.info(f"stage I {domain}: reusing {path}")
+        return path
     model = run(cfg, resume=True).model  # carries the weights selected on validation
     save_domain_prompt(path, model.prompts.ctx, domain, model.class_names, cfg.MODEL.CLIP.NAME)
     logger.info(f"stage I {domain}: domain prompt label written to {path}")
@@ -64,13 +105,14 @@ def stage2(config: str, dataset: str, domain: str, protocol: str, label_opts: Li
            out_dir: str, opts: Sequence[str]) -> Dict[str, float]:
     """Train SPGClassifier on the sources (labels set by ``label_opts``, config overrides) and
     return top-1 per test dataset."""
+    cfg = load_config(config, list(opts) + [
+        "DATASETS.DG_BENCHMARK", dataset, "DATASETS.DG_DOMAIN", domain,
+        "DATASETS.DG_PROTOCOL", protocol, *label_opts, "OUTPUT_DIR", out_dir])
+    check_inputs(cfg, out_dir)
     path = os.path.join(out_dir, RESULTS_FILE)
     if os.path.isfile(path):
         with open(path) as f:
             return json.load(f)
-    cfg = load_config(config, list(opts) + [
-        "DATASETS.DG_BENCHMARK", dataset, "DATASETS.DG_DOMAIN", domain,
-        "DATASETS.DG_PROTOCOL", protocol, *label_opts, "OUTPUT_DIR", out_dir])
     results = run(cfg, resume=True).results
     top1 = {name: r["accuracy"]["top1"] for name, r in results.items()}
     atomic_write(path, lambda f: f.write(json.dumps(top1, indent=1).encode()))

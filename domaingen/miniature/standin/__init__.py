@@ -12,6 +12,8 @@ loads the file, or ``standin`` builds it on first use and caches it in ``$DOMAIN
 Command line: ``python -m domaingen.miniature.standin --model domaingen-semantic-RN``.
 """
 import fcntl
+import hashlib
+import io
 import json
 import logging
 import os
@@ -25,9 +27,15 @@ import torch.nn.functional as F
 from domaingen.clip.models import CLIP_MEAN, CLIP_STD, _create, register_named_weights
 from domaingen.clip.text import get_tokenizer
 from domaingen.clip.weights import default_cache_dir
+from domaingen.utils.errors import InputError
 from domaingen.utils.files import atomic_write
 
 logger = logging.getLogger(__name__)
+
+
+class StandinCacheError(InputError, OSError):
+    """The stand-in cache folder cannot be written."""
+
 
 # The MODEL.CLIP.WEIGHTS value that selects the cached semantic stand-in.
 STANDIN = "standin"
@@ -65,8 +73,9 @@ def _image_size(model) -> int:
 def train_standin_clip(model_name: str, output: str, *, seed: int = 0, steps: int = None,
                        batch_size: int = None, lr: float = None, num_street: int = None,
                        num_shapes: int = None) -> dict:
-    """Train ``model_name`` from a seeded random init on the pretraining world; write the state
-    dict to ``output`` (atomically) and the report (``evaluate_standin``) to ``output``.json.
+    """Train ``model_name`` from a seeded random init on the pretraining world; write the report
+    (``evaluate_standin``, with the weights' sha256) to ``output``.json, then the state dict to
+    ``output``, each atomically: a complete entry has both, matching (:func:`cached_entry`).
     Unset arguments come from the model's recipe."""
     from domaingen.miniature.synthetic.world import render_world
 
@@ -102,12 +111,15 @@ def train_standin_clip(model_name: str, output: str, *, seed: int = 0, steps: in
         optimizer.step()
         schedule.step()
     model.eval()
-    atomic_write(output, lambda f: torch.save(model.state_dict(), f))
+    weights = io.BytesIO()
+    torch.save(model.state_dict(), weights)
     report = {"model": model_name, "seed": seed, "version": VERSION, "recipe": recipe,
               "final_loss": loss.item(), "train_seconds": time.perf_counter() - start,
+              "sha256": hashlib.sha256(weights.getvalue()).hexdigest(),
               **evaluate_standin(model, model_name, seed=seed)}
     data = json.dumps(report, indent=2).encode() + b"\n"
     atomic_write(output + ".json", lambda f: f.write(data))
+    atomic_write(output, lambda f: f.write(weights.getvalue()))
     logger.info(f"Stand-in CLIP {model_name} -> {output}: {report['train_seconds']:.0f}s")
     return report
 
@@ -180,16 +192,37 @@ def ensure_standin(model_name: str, cache_dir: str = "", seed: int = 0) -> str:
         raise ValueError(f"MODEL.CLIP.WEIGHTS={STANDIN!r}: there is a stand-in for "
                          f"{sorted(RECIPES)}, not for MODEL.CLIP.NAME={model_name!r}")
     path = standin_path(model_name, cache_dir, seed)
-    if os.path.exists(path):
+    if cached_entry(path):
         return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".lock", "w") as lock:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        lock = open(path + ".lock", "w")
+    except OSError as e:
+        raise StandinCacheError(
+            f"The stand-in cache {os.path.dirname(path)} is not writable ({e.strerror}): set "
+            f"DOMAINGEN_CACHE (or MODEL.CLIP.CACHE_DIR) to a folder this user can write") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(path):
+        if not cached_entry(path):
+            if os.path.exists(path) or os.path.exists(path + ".json"):
+                logger.info(f"The cached stand-in {path} is incomplete or does not match its "
+                            f"report (an interrupted build): building it again")
             logger.info(f"Training the stand-in CLIP {model_name} (seed {seed}) into {path}; "
                         f"this happens once")
             train_standin_clip(model_name, path, seed=seed)
     return path
+
+
+def cached_entry(path: str) -> bool:
+    """Whether the stand-in at ``path`` is complete: its report and weights both there, the
+    weights' sha256 the one the report recorded."""
+    try:
+        with open(path + ".json", encoding="utf-8") as f:
+            expected = json.load(f).get("sha256")
+        with open(path, "rb") as f:
+            return expected == hashlib.sha256(f.read()).hexdigest()
+    except (OSError, ValueError):
+        return False
 
 
 register_named_weights(STANDIN, ensure_standin)

@@ -5,7 +5,6 @@ each class with its own shape and colour, then restyled for one of the 5 weather
 """
 import json
 import os
-import shutil
 import time
 import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -15,6 +14,7 @@ import numpy as np
 
 from domaingen.data.datasets.builtin import DIVERSE_WEATHER_CLASSES, DIVERSE_WEATHER_DOMAINS
 
+from .ownership import clear_for_generation, tree_files
 from .weather_styles import TARGET_STRENGTH, stylize
 
 __all__ = ["generate_diverse_weather"]
@@ -342,11 +342,7 @@ def generate_diverse_weather(
     up_to_date = previous is not None and previous.get("params") == params
     if up_to_date and all(map(os.path.isfile, split_files)):
         return {**previous, "root": root, "generated": False, "seconds": 0.0}
-    if previous is not None:
-        # The tree is ours (the marker says so) but stale: start from scratch.
-        os.remove(marker)
-        for domain in DIVERSE_WEATHER_DOMAINS:
-            shutil.rmtree(os.path.join(root, domain), ignore_errors=True)
+    clear_for_generation(root, DIVERSE_WEATHER_DOMAINS, marker, previous)
 
     start = time.perf_counter()
     n_objects = 0
@@ -360,6 +356,7 @@ def generate_diverse_weather(
         "splits": plan,
         "images": sum(n for splits in plan.values() for n in splits.values()),
         "objects": n_objects,
+        "files": tree_files(root, DIVERSE_WEATHER_DOMAINS),
     }
     with open(marker, "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=2)

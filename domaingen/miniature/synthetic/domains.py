@@ -7,7 +7,6 @@ black outline) and ``painting`` (noisy textured brush strokes).
 """
 import json
 import os
-import shutil
 import time
 from typing import Callable, Dict, Tuple
 
@@ -15,6 +14,8 @@ import cv2
 import numpy as np
 
 from domaingen.data.datasets.classification import SYNTHETIC_DOMAINS, SYNTHETIC_DOMAINS_CLASSES
+
+from .ownership import clear_for_generation, tree_files
 
 __all__ = ["generate_domains"]
 
@@ -195,11 +196,7 @@ def generate_domains(root: str, seed: int = 0, num_per_class: int = 12,
     if (previous is not None and previous.get("params") == params
             and all(map(os.path.isdir, class_dirs))):
         return {**previous, "root": out, "generated": False, "seconds": 0.0}
-    if previous is not None:
-        # The tree is ours (the marker says so) but stale: start from scratch.
-        os.remove(marker)
-        for domain in SYNTHETIC_DOMAINS:
-            shutil.rmtree(os.path.join(out, domain), ignore_errors=True)
+    clear_for_generation(out, SYNTHETIC_DOMAINS, marker, previous)
 
     start = time.perf_counter()
     for d, domain in enumerate(SYNTHETIC_DOMAINS):
@@ -214,6 +211,7 @@ def generate_domains(root: str, seed: int = 0, num_per_class: int = 12,
         "domains": list(SYNTHETIC_DOMAINS),
         "classes": list(SYNTHETIC_DOMAINS_CLASSES),
         "images": len(class_dirs) * params["num_per_class"],
+        "files": tree_files(out, SYNTHETIC_DOMAINS),
     }
     with open(marker, "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=2)
