@@ -22,7 +22,15 @@ from domaingen.data.datasets import (
 )
 from domaingen.data.images import ImageDecodeError, read_rgb
 from domaingen.data.mappers import ClassificationMapper, DetectionMapper
-from domaingen.engine import ConfigError, Trainer, load_config, setup
+from domaingen.engine import (
+    AtomicCheckpointer,
+    CheckpointError,
+    ConfigError,
+    Trainer,
+    load_config,
+    setup,
+)
+from domaingen.engine.lock import OutputDirError, lock_output_dir
 
 CAR = ("<object><name>car</name><difficult>{difficult}</difficult><bndbox><xmin>5</xmin>"
        "<ymin>5</ymin><xmax>40</xmax><ymax>30</ymax></bndbox></object>")
@@ -249,3 +257,26 @@ def test_a_mistyped_device_is_named():
     with pytest.raises(ConfigError, match=re.escape(
             "MODEL.DEVICE='cdua' is not a device: use cpu, cuda or cuda:<index>")):
         load_config(QUICK_CONFIG, ["MODEL.DEVICE", "cdua"])
+
+
+def test_an_empty_batch_a_folder_as_weights_and_a_file_as_output_dir_are_named(tmp_path):
+    with pytest.raises(ConfigError, match=re.escape(
+            "SOLVER.IMS_PER_BATCH=0: a batch holds at least one image")):
+        load_config(QUICK_CONFIG, ["SOLVER.IMS_PER_BATCH", "0"])
+    model = Trainer.build_model(load_config(QUICK_CONFIG, ["MODEL.DEVICE", "cpu"]))
+    with pytest.raises(CheckpointError, match=re.escape(
+            f"{tmp_path} is a folder, not a checkpoint (MODEL.WEIGHTS)")):
+        AtomicCheckpointer(model, strict=True).load(str(tmp_path))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    with pytest.raises(OutputDirError, match=re.escape(f"OUTPUT_DIR {a_file} is a file")):
+        lock_output_dir(str(a_file))
+
+
+def test_no_iteration_or_no_training_set_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=re.escape(
+            "SOLVER.MAX_ITER=-5: train at least one iteration")):
+        load_config(QUICK_CONFIG, ["SOLVER.MAX_ITER", "-5"])
+    cfg = load_config(QUICK_CONFIG, ["DATASETS.TRAIN", "()", "OUTPUT_DIR", str(tmp_path)])
+    with pytest.raises(ConfigError, match=re.escape("DATASETS.TRAIN is empty: name the training")):
+        Trainer(cfg)

@@ -150,3 +150,19 @@ def test_a_file_that_is_not_a_checkpoint_gets_no_pickle_advice(tmp_path):
         main([str(image), str(tmp_path / "ours.pth"), "--config-file", GAP_CONFIG, *OPTS])
     assert "is not a readable checkpoint" in str(err.value)
     assert "--allow-pickle" not in str(err.value)
+
+
+def test_the_converter_never_writes_over_its_source_or_an_existing_file(their_checkpoint,
+                                                                        tmp_path):
+    _, path = their_checkpoint
+    before = path.read_bytes()
+    with pytest.raises(SystemExit, match="is the authors' checkpoint itself"):
+        main([str(path), str(path), "--config-file", GAP_CONFIG, *OPTS])
+    existing = tmp_path / "ours.pth"
+    existing.write_bytes(b"an earlier file")
+    with pytest.raises(SystemExit, match=re.escape(f"{existing} exists: name a new file, or "
+                                                   f"pass --overwrite")):
+        main([str(path), str(existing), "--config-file", GAP_CONFIG, *OPTS])
+    assert path.read_bytes() == before and existing.read_bytes() == b"an earlier file"
+    main([str(path), str(existing), "--overwrite", "--config-file", GAP_CONFIG, *OPTS])
+    assert "model" in torch.load(existing, weights_only=True)

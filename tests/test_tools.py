@@ -197,3 +197,12 @@ def test_benchmark_case_patterns_take_brackets_literally():
     assert not case_matches("spg_inference[345,authors]", "*[7,*")  # a glob class would match ","
     assert case_matches("train_loop[adclip,2 workers]", "train_loop[adclip,2 workers]")
     assert case_matches("train_loop[coop,0 workers]", "train_loop[coop,? workers]")
+
+
+def test_compare_results_never_writes_over_a_results_file(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.csv").write_text("domain,car,mAP\nday,50.0,50.0\n")
+    tool_error("compare_results.py", f"a={run}", "--output", run / "results.csv")
+    assert "is one of the results files it reads" in capsys.readouterr().err
+    assert (run / "results.csv").read_text() == "domain,car,mAP\nday,50.0,50.0\n"

@@ -41,8 +41,15 @@ def main(argv=None):
                         help="a config file, or a shipped config's name below configs/")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="unpickle the file fully (only for a file you trust)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output file (never the source)")
     parser.add_argument("opts", nargs="*", help="config overrides KEY VALUE ...")
     args = parser.parse_intermixed_args(argv)
+    if os.path.realpath(args.output) == os.path.realpath(args.source):
+        raise SystemExit(f"error: the output {args.output} is the authors' checkpoint itself: "
+                         f"name another file")
+    if os.path.isfile(args.output) and not args.overwrite:
+        raise SystemExit(f"error: {args.output} exists: name a new file, or pass --overwrite")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = load_config(get_config_file(args.config_file),
                       ["MODEL.WEIGHTS", "", "MODEL.CLIP.WEIGHTS", "",

@@ -141,6 +141,9 @@ class AtomicCheckpointer(DetectionCheckpointer):
                 f"No checkpoint to load (MODEL.WEIGHTS is empty): the {model_name} would be "
                 f"evaluated with untrained weights. Set MODEL.WEIGHTS to a trained checkpoint, "
                 f"e.g. MODEL.WEIGHTS <OUTPUT_DIR>/model_final.pth.")
+        if path and os.path.isdir(path):
+            raise CheckpointError(f"{path} is a folder, not a checkpoint (MODEL.WEIGHTS): name a "
+                                  f"file, e.g. {os.path.join(path, 'model_final.pth')}")
         if path and "://" not in path and not os.path.isfile(path):
             raise CheckpointError(f"Checkpoint {path} does not exist (MODEL.WEIGHTS); a run's "
                                   f"checkpoints are <OUTPUT_DIR>/model_final.pth and "

@@ -40,6 +40,8 @@ def _read_holder(fd: int) -> dict:
 
 
 def _open(path: str, output_dir: str) -> int:
+    if os.path.isfile(output_dir):
+        raise OutputDirError(f"OUTPUT_DIR {output_dir} is a file: set OUTPUT_DIR to a folder")
     try:
         os.makedirs(output_dir, exist_ok=True)
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -103,6 +103,13 @@ def load_config(config_file: str, opts=()):
                           f"are not registered: {unregistered}")
     if cfg.OUTPUT_DIR == D2_DEFAULT_OUTPUT_DIR:
         cfg.OUTPUT_DIR = default_output_dir(config_file)
+    for key in ("SOLVER.IMS_PER_BATCH", "TEST.IMS_PER_BATCH"):
+        node, leaf = key.split(".")
+        if cfg[node][leaf] < 1:
+            raise ConfigError(f"{key}={cfg[node][leaf]}: a batch holds at least one image")
+    if cfg.SOLVER.EPOCHS <= 0 and cfg.SOLVER.MAX_ITER < 1:
+        raise ConfigError(f"SOLVER.MAX_ITER={cfg.SOLVER.MAX_ITER}: train at least one iteration "
+                          f"(or count in SOLVER.EPOCHS)")
     try:
         torch.device(cfg.MODEL.DEVICE)
     except RuntimeError:

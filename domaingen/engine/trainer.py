@@ -36,6 +36,7 @@ from .registry import method_of
 from .schedules import build_lr_scheduler
 from .seeding import seed_step
 from .selection import ResumableBestCheckpointer, check_selection_metric
+from .setup import ConfigError
 from .speed import apply_speed_options
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,10 @@ class Trainer(DefaultTrainer):
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
+        if not cfg.DATASETS.TRAIN:
+            raise ConfigError("DATASETS.TRAIN is empty: name the training sets, e.g. "
+                              "DATASETS.TRAIN \"('synthetic_dw_daytime_clear_train',)\" (or "
+                              "evaluate with --eval-only)")
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         if cfg.SOLVER.EPOCHS > 0:
             cfg = epochs_to_iterations(cfg)
