@@ -105,3 +105,15 @@ def test_an_unwritable_cache_names_domaingen_cache(tmp_path):
     with pytest.raises(standin.StandinCacheError, match=re.escape(
             f"The stand-in cache {blocker / 'cache'} is not writable") + ".*DOMAINGEN_CACHE"):
         standin.ensure_standin("domaingen-semantic-RN", str(blocker / "cache"), 0)
+
+
+def test_a_build_shows_its_progress_with_an_eta(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(standin, "evaluate_standin", lambda *a, **k: {"alignment": {}})
+    with caplog.at_level(logging.INFO, logger="domaingen.miniature.standin"):
+        standin.train_standin_clip("domaingen-tiny-ViT", str(tmp_path / "s.pt"), steps=20,
+                                   batch_size=8, num_street=16, num_shapes=16)
+    progress = [r.getMessage() for r in caplog.records if "step" in r.getMessage()]
+    assert len(progress) == 10
+    assert progress[0].startswith("stand-in domaingen-tiny-ViT: step 2/20  loss ")
+    assert progress[-1].startswith("stand-in domaingen-tiny-ViT: step 20/20")
+    assert all(re.search(r"eta \d+s$", line) for line in progress)

@@ -206,3 +206,18 @@ def test_compare_results_never_writes_over_a_results_file(tmp_path, capsys):
     tool_error("compare_results.py", f"a={run}", "--output", run / "results.csv")
     assert "is one of the results files it reads" in capsys.readouterr().err
     assert (run / "results.csv").read_text() == "domain,car,mAP\nday,50.0,50.0\n"
+
+
+def test_compare_results_writes_the_target_mean_and_a_side_by_side_chart(tmp_path, capsys):
+    for run, values in (("base", (60.0, 20.0, 30.0)), ("gap", (58.0, 26.0, 31.0))):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "results.csv").write_text(
+            "domain,car,mAP\n" + "".join(f"{d},{v},{v}\n" for d, v in
+                                         zip(("day", "night", "fog"), values)))
+    main = runpy.run_path(os.path.join(TOOLS, "compare_results.py"), run_name="x")["main"]
+    main([f"base={tmp_path / 'base'}", f"gap={tmp_path / 'gap'}",
+          "--output", str(tmp_path / "comparison.md")])
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| **target mean** |   25.0 |  28.5 |         +3.5 |" in table
+    assert "| day             |   60.0 |  58.0 |         -2.0 |" in table
+    assert (tmp_path / "comparison.png").read_bytes().startswith(b"\x89PNG")

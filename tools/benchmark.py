@@ -13,10 +13,8 @@ CPU, max allocated on CUDA); then the authors' path / ours ratios. Cases live in
 domaingen/benchmark/{detection,classification}.py, the authors' twins in .../authors_paths.py.
 """
 import os
-import warnings
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
-warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
 from domaingen.benchmark.runner import main  # noqa: E402
 from domaingen.utils.process import quiet_library_messages  # noqa: E402

@@ -14,10 +14,8 @@ is an error naming it.
 import argparse
 import logging
 import os
-import warnings
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
-warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
 import torch  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402

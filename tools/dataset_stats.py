@@ -9,11 +9,9 @@ DATASETS.DROP_EMPTY_TEST_IMAGES keeps), and the objects per class.
 """
 import argparse
 import os
-import warnings
 from collections import Counter
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
-warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
 from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
 

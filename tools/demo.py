@@ -13,10 +13,8 @@ Each image is read in INPUT.FORMAT, resized like Detectron2's DefaultPredictor
 import argparse
 import os
 import time
-import warnings
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
-warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
 import cv2  # noqa: E402
 import torch  # noqa: E402

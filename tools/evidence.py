@@ -6,10 +6,8 @@ datasets with the semantic stand-in CLIPs, mean ± std over seeds.
     python tools/evidence.py --quick      # one seed
 """
 import os
-import warnings
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
-warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
 from domaingen.engine.cli import run_tool  # noqa: E402
 from domaingen.miniature.evidence.run import main  # noqa: E402

@@ -9,10 +9,8 @@ MODEL.CLIP_GAP.AUG_WEIGHTS. Accepts Detectron2's arguments (--num-gpus N: the ba
 averaged over processes).
 """
 import os
-import warnings
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
-warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
 from detectron2.engine import default_argument_parser  # noqa: E402
 

@@ -9,10 +9,8 @@ held-out evaluation, for one target or all of them; rerunning continues where it
         --domain-prompts prompt_labels/PACS/ViT-B16/seed_1    # the authors' run and labels
 """
 import os
-import warnings
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
-warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
 from domaingen.engine.cli import run_tool  # noqa: E402
 from domaingen.methods.spg.pipeline import main  # noqa: E402

@@ -8,10 +8,8 @@
     torchrun --nproc-per-node 2 tools/train_net.py --config-file ... --dist-url env://
 """
 import os
-import warnings
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # domaingen/utils/process.py
-warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
 
 from domaingen.engine.cli import run_cli  # noqa: E402
 

@@ -116,7 +116,7 @@ def load_config(config_file: str, opts=()):
         raise ConfigError(f"MODEL.DEVICE={cfg.MODEL.DEVICE!r} is not a device: use cpu, cuda or "
                           f"cuda:<index> (e.g. MODEL.DEVICE cuda:0)") from None
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning(f"MODEL.DEVICE={cfg.MODEL.DEVICE} but CUDA is not available: using cpu")
+        logger.info(f"MODEL.DEVICE={cfg.MODEL.DEVICE} but CUDA is not available: using cpu")
         cfg.MODEL.DEVICE = "cpu"
     if cfg.SOLVER.AMP.ENABLED and not cfg.MODEL.DEVICE.startswith("cuda"):
         logger.warning(f"SOLVER.AMP.ENABLED applies on CUDA only: off on {cfg.MODEL.DEVICE}")

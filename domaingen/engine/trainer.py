@@ -175,6 +175,11 @@ class Trainer(DefaultTrainer):
         (``--resume`` then continues the same batches). A fresh run starts at the method's
         ``first_iteration`` (a step before training may use up the first iterations)."""
         super().resume_or_load(resume=resume)
+        if self.start_iter == 0 and not self.cfg.MODEL.WEIGHTS:
+            clip = self.cfg.MODEL.CLIP
+            logger.info(f"Training starts from CLIP {clip.NAME} "
+                        f"({clip.WEIGHTS or 'random initialisation'}); the layers CLIP does not "
+                        f"provide start from their initialisation")
         if self.start_iter >= self.max_iter:
             self._finish_trained_run()
         if resume and self.start_iter > 0:

@@ -2,7 +2,13 @@
 
 from .classification import ClassificationEvaluator
 from .domain_ap import DomainAPEvaluator
-from .tables import compare_runs, domain_results_table, read_results_csv, write_domain_tables
+from .tables import (
+    compare_runs,
+    comparison_markdown,
+    domain_results_table,
+    read_results_csv,
+    write_domain_tables,
+)
 from .voc_ap import average_precision, voc_ap
 
 __all__ = [
@@ -10,6 +16,7 @@ __all__ = [
     "DomainAPEvaluator",
     "average_precision",
     "compare_runs",
+    "comparison_markdown",
     "domain_results_table",
     "read_results_csv",
     "voc_ap",

@@ -9,6 +9,8 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from tabulate import tabulate
 
+from domaingen.utils.logs import FILE_ONLY
+
 from .gather import gather_on_main
 
 __all__ = ["ClassificationEvaluator"]
@@ -45,7 +47,9 @@ class ClassificationEvaluator(DatasetEvaluator):
         self.reset()
 
     def reset(self):
+        """Called as an evaluation starts: says which set (the progress follows)."""
         self._predictions = []  # (label, prediction, domain)
+        logger.info(f"Evaluating {self._dataset_name}")
 
     def process(self, inputs, outputs):
         for inp, out in zip(inputs, outputs):
@@ -107,9 +111,9 @@ class ClassificationEvaluator(DatasetEvaluator):
                 for name, n, k in zip(self._class_names, class_total, class_correct)]
         rows.append(["all", total, sum(domain_correct.values()), metrics["top1"]])
         logger.info("Per-class top-1 accuracy on %s (domain %s):\n%s",
-                    self._dataset_name, self._domain, table(rows, "category"))
+                    self._dataset_name, self._domain, table(rows, "category"), extra=FILE_ONLY)
         if len(domains) > 1:
             rows = [[d, domain_total[d], domain_correct[d],
                      _percent(domain_correct[d], domain_total[d])] for d in domains]
             logger.info("Per-domain top-1 accuracy on %s:\n%s",
-                        self._dataset_name, table(rows, "domain"))
+                        self._dataset_name, table(rows, "domain"), extra=FILE_ONLY)

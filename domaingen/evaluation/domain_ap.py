@@ -10,6 +10,8 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import BoxMode
 from tabulate import tabulate
 
+from domaingen.utils.logs import FILE_ONLY
+
 from .gather import gather_on_main
 from .voc_ap import average_precision
 
@@ -60,7 +62,9 @@ class DomainAPEvaluator(DatasetEvaluator):
         self.reset()
 
     def reset(self):
+        """Called as an evaluation starts: says which set (the progress follows)."""
         self._predictions = []
+        logger.info(f"Evaluating {self._dataset_name} (domain {self._domain})")
 
     def process(self, inputs, outputs):
         for inp, out in zip(inputs, outputs):
@@ -166,4 +170,5 @@ class DomainAPEvaluator(DatasetEvaluator):
             self._domain,
             protocol,
             table,
+            extra=FILE_ONLY,
         )

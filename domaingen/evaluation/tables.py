@@ -4,7 +4,7 @@ import csv
 import io
 import math
 import os
-from typing import List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from detectron2.data import MetadataCatalog
 from tabulate import tabulate
@@ -12,7 +12,8 @@ from tabulate import tabulate
 from ..utils.files import atomic_write
 from ..utils.plots import bar_chart
 
-__all__ = ["compare_runs", "domain_results_table", "read_results_csv", "write_domain_tables"]
+__all__ = ["compare_runs", "comparison_markdown", "domain_results_table", "read_results_csv",
+           "write_domain_tables"]
 
 
 def domain_results_table(
@@ -99,13 +100,15 @@ def write_domain_tables(
     csv_text = buf.getvalue()
     atomic_write(os.path.join(output_dir, "results.csv"), lambda f: f.write(csv_text.encode()))
 
+    run = os.path.basename(os.path.normpath(output_dir))
     bar_chart(
         os.path.join(output_dir, f"{metric_key.lower()}_per_domain.png"),
         groups=[str(row[0]) for row in rows],
         series={col: [row[i] for row in rows] for i, col in enumerate(columns) if i > 0},
-        ylabel=metric_key,
-        title=title,
+        ylabel=f"{metric_key} (%)",
+        title=f"{run}: {title} (%), per class and mean",
         annotate=False,
+        ylim=(0, 100),
     )
     return markdown
 
@@ -122,17 +125,30 @@ def read_results_csv(path: str) -> Tuple[List[str], dict]:
                      for r in rows[1:]}
 
 
-def compare_runs(runs: Mapping[str, str], metric: str = "mAP") -> str:
-    """Markdown table of ``metric`` per domain for several runs side by side (``runs``: label ->
-    results.csv path), with each run's difference to the first."""
+def compare_runs(runs: Mapping[str, str], metric: str = "mAP") -> Tuple[List[str], dict]:
+    """``metric`` per domain of several runs (``runs``: label -> results.csv path): the domains
+    of the first run, then "target mean" (every domain but the first, the source), as
+    ``(rows, {label: [value per row]})``."""
     tables = {label: read_results_csv(path)[1] for label, path in runs.items()}
-    labels = list(tables)
-    domains = [d for d in tables[labels[0]]]
+    domains = list(next(iter(tables.values())))
+    values = {label: [table.get(d, {}).get(metric, math.nan) for d in domains]
+              for label, table in tables.items()}
+    for label, column in values.items():
+        targets = [v for v in column[1:] if not math.isnan(v)]
+        column.append(sum(targets) / len(targets) if targets else math.nan)
+    return [*domains, "target mean"], values
+
+
+def comparison_markdown(rows: Sequence[str], values: Mapping[str, Sequence[float]]) -> str:
+    """Markdown table of :func:`compare_runs`: the runs side by side, then each run's difference
+    to the first."""
+    labels = list(values)
     headers = ["domain", *labels, *[f"{label} - {labels[0]}" for label in labels[1:]]]
-    rows = []
-    for domain in domains:
-        values = [tables[label].get(domain, {}).get(metric, math.nan) for label in labels]
-        deltas = [v - values[0] for v in values[1:]]
-        rows.append([domain, *[f"{v:.1f}" for v in values], *[f"{d:+.1f}" for d in deltas]])
-    return tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True,
+    table = []
+    for i, row in enumerate(rows):
+        first = values[labels[0]][i]
+        table.append([f"**{row}**" if row == "target mean" else row,
+                      *[f"{values[label][i]:.1f}" for label in labels],
+                      *[f"{values[label][i] - first:+.1f}" for label in labels[1:]]])
+    return tabulate(table, headers=headers, tablefmt="pipe", disable_numparse=True,
                     colalign=["left"] + ["right"] * (len(headers) - 1))

@@ -1,7 +1,7 @@
 """Matplotlib charts rendered off-screen (Agg canvas, no global backend change)."""
 
 import math
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -20,6 +20,7 @@ def bar_chart(
     title: str,
     annotate: bool = True,
     errors: Mapping[str, Sequence[float]] = None,
+    ylim: Optional[Tuple[float, float]] = None,
 ) -> Figure:
     """Save a grouped bar chart as PNG; returns the figure.
 
@@ -30,6 +31,8 @@ def bar_chart(
         ylabel, title: axis label and figure title.
         annotate: print each value (1 decimal) above its bar.
         errors: optional legend label -> one error-bar half-length per group.
+        ylim: the y-axis range (default: from 0 to the largest bar), e.g. (0, 100) for percents,
+            so that charts of several runs share one scale.
     """
     n_groups, n_series = len(groups), len(series)
     fig = Figure(figsize=(max(6.0, 2.0 + 0.3 * n_groups * max(n_series, 1)), 4.5))
@@ -52,7 +55,7 @@ def bar_chart(
     ax.set_xticklabels(groups, rotation=30 if rotate else 0, ha="right" if rotate else "center")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(*(ylim or (0, None)))
     ax.grid(axis="y", alpha=0.3)
     if n_series > 1:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)

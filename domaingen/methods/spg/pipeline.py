@@ -25,6 +25,7 @@ from tabulate import tabulate
 from domaingen.config import get_config_file
 from domaingen.data.datasets import DG_DATASETS, dg_split_names
 from domaingen.engine import load_config, run
+from domaingen.engine.console import console_logging
 from domaingen.utils.errors import InputError
 from domaingen.utils.files import atomic_write
 from domaingen.utils.plots import bar_chart
@@ -130,8 +131,12 @@ def run_target(dataset: str, domain: str, protocol: str, configs, root: str,
                       os.path.join(base, "stage2_authors_labels"), opts)
     splits = dg_split_names(dataset, domain, protocol)
     sources = [MetadataCatalog.get(n).domain for n in splits["train"]]
-    labels = [stage1(configs[0], dataset, s, os.path.join(base, "stage1", s), opts)
-              for s in sources]
+    labels = []
+    for k, source in enumerate(sources, 1):
+        logger.info(f"SPG {dataset}, target {domain}: stage I on {source} ({k}/{len(sources)})")
+        labels.append(stage1(configs[0], dataset, source, os.path.join(base, "stage1", source),
+                             opts))
+    logger.info(f"SPG {dataset}, target {domain}: stage II")
     return stage2(configs[1], dataset, domain, protocol,
                   ["MODEL.SPG.DOMAIN_PROMPTS", repr(labels)], os.path.join(base, "stage2"), opts)
 
@@ -172,6 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     p.add_argument("opts", nargs=argparse.REMAINDER,
                    help="config overrides for both stages, e.g. MODEL.CLIP.WEIGHTS ViT-B-16.pt")
     args = p.parse_args(argv)
+    console_logging()  # the stages' progress
     configs = default_configs(args.dataset, args.model)
     configs = (args.stage1_config or configs[0], args.stage2_config or configs[1])
     suffix = ("" if args.protocol == "multi_source" else f"_{args.protocol}") + (

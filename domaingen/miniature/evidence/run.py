@@ -6,9 +6,8 @@ import os
 import time
 from typing import List, Optional, Sequence
 
-from detectron2.utils.logger import setup_logger
-
 from domaingen.data.datasets.builtin import default_root
+from domaingen.engine.console import console_logging
 from domaingen.miniature.standin import ensure_standin
 from domaingen.miniature.synthetic import generate_diverse_weather
 from domaingen.miniature.synthetic.domains import generate_domains
@@ -57,11 +56,16 @@ def run(seeds: Sequence[int], experiments: Sequence[str], output: str) -> str:
     reports = prepare(default_root())
     sections = [standin_markdown(reports)]
     records: List[dict] = []
+    units, done = len(experiments) * len(seeds), 0
     for name in experiments:
         for seed in seeds:
             t = time.perf_counter()
+            logger.info(f"evidence: {name} seed {seed} ({done + 1}/{units})")
             records += EXPERIMENTS[name](seed, output)
-            logger.info(f"evidence: {name} seed {seed} in {time.perf_counter() - t:.0f} s")
+            done += 1
+            elapsed = time.perf_counter() - start
+            logger.info(f"evidence: {name} seed {seed} in {time.perf_counter() - t:.0f} s; "
+                        f"eta {elapsed / done * (units - done) / 60:.0f} min")
         title, metric, methods, columns, averaged, file = TABLES[name]
         table = evidence_rows([r for r in records if r["experiment"] == name], methods, columns,
                               averaged)
@@ -85,7 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     p.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
     p.add_argument("--output", default="output/evidence")
     args = p.parse_args(argv)
-    setup_logger(name="domaingen")
+    console_logging()
     seeds = [0] if args.quick else args.seeds
     text = run(seeds, args.experiments, args.output)
     print(text)

@@ -96,7 +96,8 @@ def train_standin_clip(model_name: str, output: str, *, seed: int = 0, steps: in
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=0.1)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, recipe["lr"],
                                                    total_steps=recipe["steps"], pct_start=0.1)
-    for _ in range(recipe["steps"]):
+    report_every = max(recipe["steps"] // 10, 1)
+    for step in range(recipe["steps"]):
         idx = torch.randperm(len(images), generator=generator)[:recipe["batch_size"]]
         batch = _to_input(images[idx.numpy()], size)
         flip = torch.rand(len(idx), generator=generator) < 0.5
@@ -110,6 +111,11 @@ def train_standin_clip(model_name: str, output: str, *, seed: int = 0, steps: in
         loss.backward()
         optimizer.step()
         schedule.step()
+        done = step + 1
+        if done % report_every == 0 or done == recipe["steps"]:
+            eta = (time.perf_counter() - start) / done * (recipe["steps"] - done)
+            logger.info(f"stand-in {model_name}: step {done}/{recipe['steps']}  loss "
+                        f"{loss.item():.3f}  eta {eta:.0f}s")
     model.eval()
     weights = io.BytesIO()
     torch.save(model.state_dict(), weights)

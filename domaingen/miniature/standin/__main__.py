@@ -3,6 +3,8 @@ import argparse
 import json
 import os
 
+from domaingen.engine.console import console_logging
+
 from . import RECIPES, standin_path, train_standin_clip
 from . import __doc__ as STANDIN_DOC
 
@@ -17,6 +19,7 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int)
     p.add_argument("--force", action="store_true", help="retrain even if OUTPUT exists")
     args = p.parse_args(argv)
+    console_logging()  # the build's progress with an ETA
     output = args.output or standin_path(args.model, seed=args.seed)
     if os.path.exists(output) and not args.force:
         print(f"stand-in CLIP: {output} exists (--force retrains)")
