@@ -1,4 +1,5 @@
 """Process launching: Detectron2's ``launch`` on GPUs or CPUs (gloo), and ``torchrun``."""
+import inspect
 import logging
 import os
 
@@ -11,14 +12,22 @@ from torch.nn.parallel import DistributedDataParallel
 logger = logging.getLogger(__name__)
 
 
-def create_ddp_model(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
+# torch 2.14 renamed DDP's broadcast_buffers (now deprecated, with a warning) forward_sync_buffers.
+SYNC_BUFFERS = ("forward_sync_buffers" if "forward_sync_buffers" in
+                inspect.signature(DistributedDataParallel.__init__).parameters
+                else "broadcast_buffers")
+
+
+def create_ddp_model(model: torch.nn.Module, sync_buffers: bool = True,
+                     **kwargs) -> torch.nn.Module:
     """Wrap ``model`` in DDP when there are several processes; unlike Detectron2's version this
-    passes GPU ``device_ids`` only for CUDA models, so CPU (gloo) training works too."""
+    passes GPU ``device_ids`` only for CUDA models, so CPU (gloo) training works too.
+    ``sync_buffers`` False: buffers are not copied from rank 0 before every forward."""
     if comm.get_world_size() == 1:
         return model
     if next(model.parameters()).device.type == "cuda":
         kwargs.setdefault("device_ids", [comm.get_local_rank()])
-    return DistributedDataParallel(model, **kwargs)
+    return DistributedDataParallel(model, **{SYNC_BUFFERS: sync_buffers}, **kwargs)
 
 
 def _run_torchrun_worker(main_func, args) -> None:

@@ -126,7 +126,7 @@ class Trainer(DefaultTrainer):
         else:
             loader = build_train_loader(cfg)
             optimizer = self.build_optimizer(cfg, model)
-            model = create_ddp_model(model, broadcast_buffers=False)
+            model = create_ddp_model(model, sync_buffers=False)
             self._trainer = (
                 AMPTrainer(model, loader, optimizer,
                            precision=getattr(torch, cfg.SOLVER.AMP.PRECISION))

@@ -19,6 +19,7 @@ from .classification import (
     classification_classes,
     load_classification,
     register_all_classification,
+    register_class_folders,
     split_per_class,
 )
 from .dg_splits import DG_DATASETS, DG_PROTOCOLS, dg_split_names
@@ -50,6 +51,7 @@ __all__ = [
     "read_split_ids",
     "register_all",
     "register_all_classification",
+    "register_class_folders",
     "register_voc_style",
     "split_per_class",
 ]

@@ -371,3 +371,19 @@ def register_all_classification(root: Optional[str] = None, prefix: str = "") ->
                 )
                 registered.append(name)
     return registered
+
+
+def register_class_folders(name: str, folder: str, domain: str,
+                           class_names: Optional[Sequence[str]] = None) -> None:
+    """Register ``folder/<class>/<image>`` as the classification dataset ``name`` of ``domain``
+    (your own data: docs/datasets.md). Classes are ``class_names`` in label order, else the class
+    folders sorted by name (read now: configs need them); images are listed when it is loaded."""
+    folder = os.path.abspath(folder)
+    if not os.path.isdir(folder):
+        raise DatasetLayoutError(f"Dataset folder not found: {folder}")
+    classes = list(class_names) if class_names else _subfolders(folder)
+    DatasetCatalog.register(name, functools.partial(
+        _load_domain_folder, os.path.dirname(folder), os.path.basename(folder), domain, classes))
+    MetadataCatalog.get(name).set(thing_classes=classes, domain=domain,
+                                  evaluator_type="classification")
+

@@ -39,7 +39,7 @@ class SPGTrainer(SimpleTrainer):
         self._fake_iter = None
         self.optimizer_d = optimizer_d
         self.scheduler_d = scheduler_d
-        self.generator = create_ddp_model(model.generator, broadcast_buffers=False)
+        self.generator = create_ddp_model(model.generator, sync_buffers=False)
         self.discriminator = create_ddp_model(model.discriminator)
         self.limits_g, self.limits_d = limits_g, limits_d
 
