@@ -19,6 +19,18 @@ def seeded_rngs():
     seed_all_rng(0)
 
 
+@pytest.fixture
+def registered():
+    """Dataset names a test registers; removed from both catalogs afterwards."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    names = []
+    yield names
+    for name in names:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+
+
 @pytest.fixture(scope="session")
 def synthetic_weather():
     """The synthetic Diverse Weather tree at the registered location (generated once)."""

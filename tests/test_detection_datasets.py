@@ -202,16 +202,6 @@ def test_cityscapes_loader_foggy_suffix_and_errors(tmp_path):
     assert str(bad) in str(err.value)
 
 
-@pytest.fixture
-def registered():
-    """Names registered by a test; removed from the catalogs afterwards."""
-    names = []
-    yield names
-    for name in names:
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
-
-
 EXPECTED_NAMES = (
     [f"{p}_{d}_{s}" for p in ("diverse_weather", "synthetic_dw") for d in DIVERSE_WEATHER_DOMAINS
      for s in ("train", "test")]
