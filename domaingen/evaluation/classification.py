@@ -44,7 +44,7 @@ class ClassificationEvaluator(DatasetEvaluator):
         self._class_names = list(meta.thing_classes)
         self._domain = meta.get("domain", dataset_name)
         self._distributed = distributed
-        self.reset()
+        self._predictions = []
 
     def reset(self):
         """Called as an evaluation starts: says which set (the progress follows)."""

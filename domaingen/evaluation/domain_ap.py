@@ -59,7 +59,7 @@ class DomainAPEvaluator(DatasetEvaluator):
         self._distributed = distributed
         self._iou_threshold = iou_threshold
         self._metric = "AP{:d}".format(int(round(iou_threshold * 100)))
-        self.reset()
+        self._predictions = []
 
     def reset(self):
         """Called as an evaluation starts: says which set (the progress follows)."""
