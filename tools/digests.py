@@ -91,19 +91,6 @@ def file_digest(path: str) -> str:
     return h.hexdigest()
 
 
-def tree_digest(root: str) -> str:
-    """sha256 over the relative paths and bytes of every file below ``root``."""
-    h = hashlib.sha256()
-    for folder, dirs, files in sorted(os.walk(root)):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            h.update(os.path.relpath(path, root).encode())
-            with open(path, "rb") as f:
-                h.update(f.read())
-    return h.hexdigest()
-
-
 def prepare_work(work: str) -> None:
     """An empty work folder: a new one, or one this tool made before (emptied)."""
     if os.path.exists(work):
@@ -116,6 +103,8 @@ def prepare_work(work: str) -> None:
 
 
 def record(out: str, work: str, cases) -> dict:
+    from domaingen.utils.files import tree_sha256
+
     prepare_work(work)
     env = {**os.environ, "DETECTRON2_DATASETS": os.path.join(work, "datasets")}
     python = sys.executable
@@ -125,7 +114,7 @@ def record(out: str, work: str, cases) -> dict:
                         ("domains", ["--num-per-class", "6"])):
         subprocess.run([python, "-m", GENERATOR, "--kind", kind, *extra], env=env, check=True,
                        cwd=REPO)
-    digests["data"] = tree_digest(env["DETECTRON2_DATASETS"])  # the data read by every case
+    digests["data"] = tree_sha256(env["DETECTRON2_DATASETS"])  # the data read by every case
     for name in cases:
         argv, files = CASES[name]
         output = os.path.join(work, name)

@@ -1,4 +1,5 @@
-"""Crash-safe file writing."""
+"""Crash-safe file writing; digests of folders."""
+import hashlib
 import os
 import tempfile
 
@@ -38,3 +39,16 @@ def atomic_write(path: str, write) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def tree_sha256(root: str) -> str:
+    """sha256 over the relative paths and bytes of every file below ``root``."""
+    h = hashlib.sha256()
+    for folder, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            h.update(os.path.relpath(path, root).encode())
+            with open(path, "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()

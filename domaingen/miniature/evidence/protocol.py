@@ -13,7 +13,9 @@ Every run lives in ``<output>/seed<k>/<experiment>/<method>/<domain>/`` and leav
 ``{experiment, method, seed, domain, value}``.
 """
 import json
+import logging
 import os
+import shutil
 from typing import Dict, List
 
 from detectron2.data import MetadataCatalog
@@ -25,6 +27,8 @@ from domaingen.engine import load_config, run
 from domaingen.methods.spg.pipeline import stage1, stage2
 from domaingen.utils.files import atomic_write
 
+logger = logging.getLogger(__name__)
+
 DETECTORS = {"CLIP-RN baseline": "diverse_weather_clip_rcnn.yaml",
              "CLIP the Gap": "diverse_weather_clip_gap.yaml"}
 DG_METHODS = {"ZS-CLIP": "synthetic_domains_zsclip.yaml", "CoOp": "synthetic_domains_coop.yaml",
@@ -33,18 +37,30 @@ SPG_STAGE1 = "synthetic_domains_spg_stage1.yaml"
 UDA_SOURCE = "photo"
 UDA_METHODS = {"source only (CoOp)": "synthetic_domains_coop.yaml",
                "AD-CLIP": "synthetic_domains_adclip.yaml"}
-DONE = "evidence.json"
+DONE = "evidence.json"  # {"provenance", "results"}, written last
+STARTED = "provenance.json"  # written first: what an interrupted run was computing from
 
 
-def _cached(out_dir: str, compute) -> dict:
-    """``compute()``'s results for this run directory, computed once."""
-    path = os.path.join(out_dir, DONE)
-    if os.path.isfile(path):
-        with open(path) as f:
-            return json.load(f)
+def _read(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _cached(out_dir: str, provenance: dict, compute) -> dict:
+    """``compute()``'s results for this run directory, computed once per provenance: a result
+    (or an interrupted run's checkpoints) from other code, data, stand-ins or environment is
+    removed with its folder, which this protocol made, and computed again."""
+    done, started = os.path.join(out_dir, DONE), os.path.join(out_dir, STARTED)
+    if os.path.isfile(done) and _read(done).get("provenance") == provenance:
+        return _read(done)["results"]
+    if os.path.isfile(done) or (os.path.isfile(started) and _read(started) != provenance):
+        logger.info(f"{out_dir} was computed from other code, data, stand-ins or environment: "
+                    f"computing it again")
+        shutil.rmtree(out_dir)
+    atomic_write(started, lambda f: f.write(json.dumps(provenance, indent=1).encode()))
     results = compute()
-    os.makedirs(out_dir, exist_ok=True)
-    atomic_write(path, lambda f: f.write(json.dumps(results, indent=1).encode()))
+    record = {"provenance": provenance, "results": results}
+    atomic_write(done, lambda f: f.write(json.dumps(record, indent=1).encode()))
     return results
 
 
@@ -59,22 +75,26 @@ def _metric(results: dict, task: str, key: str) -> Dict[str, float]:
     return {MetadataCatalog.get(name).domain: float(r[task][key]) for name, r in results.items()}
 
 
-def detection(seed: int, root: str) -> List[dict]:
+def detection(seed: int, root: str, provenance: dict) -> List[dict]:
     records = []
     for method, config in DETECTORS.items():
         out = os.path.join(root, f"seed{seed}", "detection", config[:-5])
-        ap = _cached(out, lambda: _metric(_train(config, ["SEED", str(seed)], out), "bbox", "AP50"))
+        ap = _cached(out, provenance, lambda: _metric(
+            _train(config, ["SEED", str(seed)], out), "bbox", "AP50"))
         records += [{"experiment": "detection", "method": method, "seed": seed, "domain": d,
                      "value": v} for d, v in ap.items()]
     return records
 
 
-def domain_generalization(seed: int, root: str) -> List[dict]:
+def domain_generalization(seed: int, root: str, provenance: dict) -> List[dict]:
     base = os.path.join(root, f"seed{seed}", "dg")
     opts = ["SEED", str(seed)]
     # Stage I depends on the source domain only: one domain prompt per domain, shared by targets.
-    labels = {d: stage1(get_config_file(f"evidence/{SPG_STAGE1}"), "synthetic_domains", d,
-                        os.path.join(base, "spg_stage1", d), opts) for d in SYNTHETIC_DOMAINS}
+    labels = {}
+    for d in SYNTHETIC_DOMAINS:
+        out = os.path.join(base, "spg_stage1", d)
+        labels[d] = _cached(out, provenance, lambda: {"label": stage1(
+            get_config_file(f"evidence/{SPG_STAGE1}"), "synthetic_domains", d, out, opts)})["label"]
     records = []
     for target in SYNTHETIC_DOMAINS:
         split = ["DATASETS.DG_BENCHMARK", "synthetic_domains", "DATASETS.DG_DOMAIN", target]
@@ -82,20 +102,20 @@ def domain_generalization(seed: int, root: str) -> List[dict]:
             out = os.path.join(base, method, target)
             if method == "SPG":
                 sources = [labels[d] for d in SYNTHETIC_DOMAINS if d != target]
-                top1 = _cached(out, lambda: stage2(
+                top1 = _cached(out, provenance, lambda: stage2(
                     get_config_file(f"evidence/{config}"), "synthetic_domains", target,
                     "multi_source", ["MODEL.SPG.DOMAIN_PROMPTS", repr(sources)],
                     os.path.join(out, "run"), opts))
                 value = next(iter(top1.values()))
             else:
-                value = _cached(out, lambda: _metric(_train(config, opts + split, out),
+                value = _cached(out, provenance, lambda: _metric(_train(config, opts + split, out),
                                                      "accuracy", "top1"))[target]
             records.append({"experiment": "dg", "method": method, "seed": seed, "domain": target,
                             "value": value})
     return records
 
 
-def adaptation(seed: int, root: str) -> List[dict]:
+def adaptation(seed: int, root: str, provenance: dict) -> List[dict]:
     base = os.path.join(root, f"seed{seed}", "uda")
     opts = ["SEED", str(seed)]
     targets = [d for d in SYNTHETIC_DOMAINS if d != UDA_SOURCE]
@@ -103,7 +123,7 @@ def adaptation(seed: int, root: str) -> List[dict]:
     method, config = "source only (CoOp)", UDA_METHODS["source only (CoOp)"]
     out = os.path.join(base, "source_only")
     # One source-only model, tested on every target (the DG benchmark's single-source split).
-    top1 = _cached(out, lambda: _metric(_train(config, opts + [
+    top1 = _cached(out, provenance, lambda: _metric(_train(config, opts + [
         "DATASETS.DG_BENCHMARK", "synthetic_domains", "DATASETS.DG_PROTOCOL", "single_source",
         "DATASETS.DG_DOMAIN", UDA_SOURCE], out), "accuracy", "top1"))
     records += [{"experiment": "uda", "method": method, "seed": seed, "domain": t, "value": top1[t]}
@@ -112,7 +132,7 @@ def adaptation(seed: int, root: str) -> List[dict]:
     for target in targets:
         out = os.path.join(base, "adclip", target)
         test = f"('synthetic_domains_{target}_test',)"
-        top1 = _cached(out, lambda: _metric(_train(config, opts + [
+        top1 = _cached(out, provenance, lambda: _metric(_train(config, opts + [
             "DATASETS.TRAIN_UNLABELED", test, "DATASETS.TEST", test], out), "accuracy", "top1"))
         records.append({"experiment": "uda", "method": method, "seed": seed, "domain": target,
                         "value": top1[target]})

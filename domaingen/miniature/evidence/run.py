@@ -14,6 +14,7 @@ from domaingen.miniature.synthetic.domains import generate_domains
 from domaingen.utils.files import atomic_write
 
 from .protocol import EXPERIMENTS, TABLES
+from .provenance import provenance
 from .tables import evidence_rows, write_evidence
 
 logger = logging.getLogger("domaingen.evidence")
@@ -53,7 +54,10 @@ def standin_markdown(reports: dict) -> str:
 
 def run(seeds: Sequence[int], experiments: Sequence[str], output: str) -> str:
     start = time.perf_counter()
-    reports = prepare(default_root())
+    root = default_root()
+    reports = prepare(root)
+    record = provenance(reports, [os.path.join(root, "synthetic_diverse_weather"),
+                                  os.path.join(root, "synthetic_domains")])
     sections = [standin_markdown(reports)]
     records: List[dict] = []
     units, done = len(experiments) * len(seeds), 0
@@ -61,7 +65,7 @@ def run(seeds: Sequence[int], experiments: Sequence[str], output: str) -> str:
         for seed in seeds:
             t = time.perf_counter()
             logger.info(f"evidence: {name} seed {seed} ({done + 1}/{units})")
-            records += EXPERIMENTS[name](seed, output)
+            records += EXPERIMENTS[name](seed, output, record)
             done += 1
             elapsed = time.perf_counter() - start
             logger.info(f"evidence: {name} seed {seed} in {time.perf_counter() - t:.0f} s; "
@@ -75,10 +79,13 @@ def run(seeds: Sequence[int], experiments: Sequence[str], output: str) -> str:
     minutes = (time.perf_counter() - start) / 60
     sections.append(f"Seeds {list(seeds)}; wall time {minutes:.1f} min "
                     f"(stand-ins cached beforehand are not retrained).\n")
+    sections.append(f"Commit {record['commit'] or 'unknown'}"
+                    f"{' with uncommitted changes' if record['dirty'] else ''}; "
+                    + ", ".join(f"{k} {v}" for k, v in record["environment"].items()) + ".\n")
     text = "# Miniature world evidence\n\n" + "\n".join(sections)
     atomic_write(os.path.join(output, "evidence.md"), lambda f: f.write(text.encode()))
-    atomic_write(os.path.join(output, "records.json"),
-                 lambda f: f.write(json.dumps(records, indent=1).encode()))
+    atomic_write(os.path.join(output, "records.json"), lambda f: f.write(
+        json.dumps({"provenance": record, "records": records}, indent=1).encode()))
     return text
 
 

@@ -1,0 +1,82 @@
+"""Evidence results carry their provenance (code, stand-ins, data, environment) and a cached
+result, or an interrupted run's checkpoints, is reused only when all of it matches."""
+import json
+import subprocess
+
+import torch
+
+from domaingen.miniature.evidence import protocol
+from domaingen.miniature.evidence.provenance import provenance
+
+REPO = __file__.rsplit("/tests/", 1)[0]
+
+
+def test_a_result_is_reused_only_with_the_same_provenance(tmp_path):
+    out, calls = tmp_path / "run", []
+
+    def compute():
+        calls.append(1)
+        (out / "model_final.pth").write_bytes(b"weights")
+        return {"photo": 50.0 + len(calls)}
+
+    first = {"commit": "a" * 40, "dirty": False}
+    assert protocol._cached(str(out), first, compute) == {"photo": 51.0}
+    assert protocol._cached(str(out), first, compute) == {"photo": 51.0} and len(calls) == 1
+    other = {**first, "commit": "b" * 40}
+    (out / "left_over.txt").write_text("from the earlier code")
+    assert protocol._cached(str(out), other, compute) == {"photo": 52.0}
+    assert not (out / "left_over.txt").exists()  # the stale run is gone, not mixed in
+    saved = json.loads((out / protocol.DONE).read_text())
+    assert saved == {"provenance": other, "results": {"photo": 52.0}}
+
+
+def test_an_interrupted_run_resumes_only_with_the_same_provenance(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    same = {"commit": "a" * 40, "dirty": False}
+    (out / protocol.STARTED).write_text(json.dumps(same))
+    (out / "model_0000009.pth").write_bytes(b"a checkpoint to resume from")
+    seen = []
+    protocol._cached(str(out), same, lambda: seen.append(sorted(p.name for p in out.iterdir())))
+    assert "model_0000009.pth" in seen[0]
+    (out / protocol.DONE).unlink()
+    (out / protocol.STARTED).write_text(json.dumps(same))
+    protocol._cached(str(out), {**same, "dirty": True},
+                     lambda: seen.append(sorted(p.name for p in out.iterdir())))
+    assert seen[1] == [protocol.STARTED]  # the other code's checkpoint is not resumed
+
+
+def test_the_record_names_the_commit_the_data_the_standins_and_the_environment(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.jpg").write_bytes(b"1")
+    record = provenance({"domaingen-semantic-RN": {"sha256": "c" * 64}}, [str(data)])
+    head = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    assert record["commit"] == head and isinstance(record["dirty"], bool)
+    assert record["standins"] == {"domaingen-semantic-RN": "c" * 64}
+    assert record["environment"]["torch"] == torch.__version__
+    assert record["environment"]["threads"] == torch.get_num_threads()
+    (data / "a.jpg").write_bytes(b"2")
+    changed = provenance({"domaingen-semantic-RN": {"sha256": "c" * 64}}, [str(data)])
+    assert changed["data"] != record["data"] and list(changed["data"]) == [str(data)]
+
+
+def test_the_evidence_run_passes_and_publishes_its_provenance(tmp_path, monkeypatch):
+    from domaingen.miniature.evidence import run as evidence
+
+    monkeypatch.setattr(evidence, "prepare", lambda root: {})
+    monkeypatch.setattr(evidence, "default_root", lambda: str(tmp_path / "data"))
+    seen = []
+
+    def experiment(seed, root, record):
+        seen.append(record)
+        return [{"experiment": "uda", "method": m, "seed": seed, "domain": d, "value": 50.0}
+                for m in protocol.UDA_METHODS for d in ("sketch", "cartoon", "painting")]
+
+    monkeypatch.setitem(evidence.EXPERIMENTS, "uda", experiment)
+    text = evidence.run([0], ["uda"], str(tmp_path / "out"))
+    (record,) = seen
+    assert record["commit"] and f"Commit {record['commit']}" in text
+    saved = json.loads((tmp_path / "out" / "records.json").read_text())
+    assert saved["provenance"] == record and len(saved["records"]) == 6
