@@ -1,7 +1,8 @@
 """Process launching: Detectron2's ``launch`` on GPUs or CPUs (gloo), and ``torchrun``."""
-import inspect
+import functools
 import logging
 import os
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -10,12 +11,6 @@ from detectron2.utils import comm
 from torch.nn.parallel import DistributedDataParallel
 
 logger = logging.getLogger(__name__)
-
-
-# torch 2.14 renamed DDP's broadcast_buffers (now deprecated, with a warning) forward_sync_buffers.
-SYNC_BUFFERS = ("forward_sync_buffers" if "forward_sync_buffers" in
-                inspect.signature(DistributedDataParallel.__init__).parameters
-                else "broadcast_buffers")
 
 
 def create_ddp_model(model: torch.nn.Module, sync_buffers: bool = True,
@@ -27,7 +22,11 @@ def create_ddp_model(model: torch.nn.Module, sync_buffers: bool = True,
         return model
     if next(model.parameters()).device.type == "cuda":
         kwargs.setdefault("device_ids", [comm.get_local_rank()])
-    return DistributedDataParallel(model, **{SYNC_BUFFERS: sync_buffers}, **kwargs)
+    # torch 2.14 deprecates broadcast_buffers for forward_sync_buffers, whose False still syncs
+    # the buffers at construction: keep the behaviour every multi-process test was run with.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`broadcast_buffers` is deprecated", FutureWarning)
+        return DistributedDataParallel(model, broadcast_buffers=sync_buffers, **kwargs)
 
 
 def _run_torchrun_worker(main_func, args) -> None:
@@ -44,6 +43,18 @@ def _run_torchrun_worker(main_func, args) -> None:
         dist.destroy_process_group()
 
 
+def _run_then_leave_the_group(main_func, args):
+    """``main_func(args)``, then (when it returned on every process) a barrier and the process
+    group's orderly destruction: Detectron2's workers leave it to interpreter exit, where gloo's
+    teardown can race with another rank and abort ("terminate called without an active
+    exception")."""
+    result = main_func(args)
+    if dist.is_available() and dist.is_initialized():
+        comm.synchronize()
+        dist.destroy_process_group()
+    return result
+
+
 def launch(main_func, args) -> None:
     """Run ``main_func(args)`` as Detectron2's ``default_argument_parser`` arguments ask.
 
@@ -54,5 +65,6 @@ def launch(main_func, args) -> None:
     if args.dist_url == "env://" and "WORLD_SIZE" in os.environ:
         _run_torchrun_worker(main_func, args)
         return
-    d2_launch(main_func, args.num_gpus, num_machines=args.num_machines,
-              machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
+    d2_launch(functools.partial(_run_then_leave_the_group, main_func), args.num_gpus,
+              num_machines=args.num_machines, machine_rank=args.machine_rank,
+              dist_url=args.dist_url, args=(args,))
