@@ -9,8 +9,6 @@ import sys
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from domaingen.utils.logs import FILE_ONLY
-
 LOGGERS = ("detectron2", "fvcore", "domaingen")
 # Loggers whose information reaches the console; warnings and errors always do.
 CONSOLE = ("domaingen", "detectron2.utils.events", "detectron2.engine.hooks",
@@ -25,8 +23,7 @@ class ConsoleFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.verbose or record.levelno >= logging.WARNING:
             return True
-        file_only = getattr(record, "file_only", False) is FILE_ONLY["file_only"]
-        return not file_only and record.name.startswith(CONSOLE)
+        return not getattr(record, "file_only", False) and record.name.startswith(CONSOLE)
 
 
 class PlainConsoleFormatter(logging.Formatter):

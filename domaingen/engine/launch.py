@@ -1,6 +1,5 @@
 """Process launching: Detectron2's ``launch`` on GPUs or CPUs (gloo), and ``torchrun``."""
 import functools
-import logging
 import os
 import warnings
 
@@ -9,8 +8,6 @@ import torch.distributed as dist
 from detectron2.engine import launch as d2_launch
 from detectron2.utils import comm
 from torch.nn.parallel import DistributedDataParallel
-
-logger = logging.getLogger(__name__)
 
 
 def create_ddp_model(model: torch.nn.Module, sync_buffers: bool = True,

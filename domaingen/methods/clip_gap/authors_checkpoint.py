@@ -6,7 +6,6 @@ runs. The parts it uses map onto ``ClipRCNN`` / ``ClipGapRCNN`` one to one; the 
 embeddings and the bank's text directions, which their model recomputes from its frozen text
 tower, are computed here from that same tower.
 """
-import logging
 from typing import Dict, Tuple
 
 import torch
@@ -15,8 +14,6 @@ import torch.nn.functional as F
 from domaingen.clip import build_clip_model, encode_prompts
 from domaingen.modeling.roi_heads import detector_class_names
 from domaingen.utils.errors import InputError, load_torch_file
-
-logger = logging.getLogger(__name__)
 
 
 class AuthorsCheckpointError(InputError, ValueError):

@@ -51,8 +51,9 @@ def _cached(out_dir: str, provenance: dict, compute) -> dict:
     (or an interrupted run's checkpoints) from other code, data, stand-ins or environment is
     removed with its folder, which this protocol made, and computed again."""
     done, started = os.path.join(out_dir, DONE), os.path.join(out_dir, STARTED)
-    if os.path.isfile(done) and _read(done).get("provenance") == provenance:
-        return _read(done)["results"]
+    record = _read(done) if os.path.isfile(done) else {}
+    if record.get("provenance") == provenance:
+        return record["results"]
     if os.path.isfile(done) or (os.path.isfile(started) and _read(started) != provenance):
         logger.info(f"{out_dir} was computed from other code, data, stand-ins or environment: "
                     f"computing it again")
