@@ -12,12 +12,13 @@ QUICK := output/quickstart
 setup: $(STAMP)
 
 # torch/torchvision are pinned to the builds on this machine's disk; detectron2 comes from
-# tools/install_detectron2.py (skipped when one is already importable); the rest from setup.py.
-$(STAMP): setup.py Makefile tools/install_detectron2.py
+# tools/install_detectron2.py (skipped when one is already importable); the rest from setup.py,
+# with what makes the miniature world's bytes pinned by constraints.txt.
+$(STAMP): setup.py Makefile tools/install_detectron2.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) tools/install_detectron2.py
-	$(PY) -m pip install -q --no-build-isolation -e ".[test]"
+	$(PY) -m pip install -q --no-build-isolation -c constraints.txt -e ".[test]"
 	touch $@
 
 # Baseline CLIP detector, then CLIP the Gap (optimization step + training), both cut from the
@@ -34,7 +35,7 @@ quickstart: setup
 	@echo; $(PY) tools/compare_results.py baseline=$(QUICK)/diverse_weather_clip_rcnn \
 		clip_gap=$(QUICK)/diverse_weather_clip_gap --output $(QUICK)/comparison.md
 
-# The miniature world's evidence run (docs/miniature_world.md): 3 seeds; ARGS=--quick for one.
+# The miniature world's pre-registered study (docs/miniature_world.md); ARGS=--quick: one replicate.
 evidence: setup
 	$(PY) tools/evidence.py $(ARGS)
 

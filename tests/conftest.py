@@ -43,8 +43,8 @@ def synthetic_weather():
 
 @pytest.fixture(scope="session")
 def synthetic_domains():
-    """The synthetic classification domains (photo, sketch, cartoon, painting; 6 images per
-    class and domain) at the registered location."""
+    """The synthetic classification domains (photo, sketch, cartoon, painting, neon; 6 images
+    per class and domain) at the registered location."""
     from domaingen.miniature.synthetic.domains import generate_domains
 
     generate_domains(os.environ["DETECTRON2_DATASETS"], seed=0, num_per_class=6)
@@ -58,15 +58,21 @@ def launch_on_cpu():
     return launch_on_cpu
 
 
+STANDIN_STEPS = 300
+
+
 @pytest.fixture(scope="session")
 def standin_clip():
-    """Path of the contrastively trained tiny-ViT stand-in for pretrained CLIP weights (kept in
-    the temp dir between runs: same model, steps and seed give the same file)."""
-    from domaingen.miniature.standin import train_standin_clip
+    """Path of a contrastively trained stand-in for pretrained CLIP weights: the semantic RN on
+    a short schedule (kept in the temp dir between runs: same recipe, world version and seed
+    give the same file)."""
+    from domaingen.miniature import standin
 
-    path = os.path.join(tempfile.gettempdir(), "domaingen-test-cache", "standin-tiny-ViT-200.pt")
+    path = os.path.join(tempfile.gettempdir(), "domaingen-test-cache",
+                        f"standin-semantic-RN-{STANDIN_STEPS}-v{standin.VERSION}.pt")
     if not os.path.exists(path):
-        train_standin_clip("domaingen-tiny-ViT", path, steps=200)
+        standin.train_standin_clip("domaingen-semantic-RN", path, steps=STANDIN_STEPS,
+                                   num_street=1500, num_shapes=4000)
     return path
 
 

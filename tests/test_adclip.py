@@ -259,7 +259,8 @@ def test_short_adaptation_run_on_standin_clip_learns_source_and_target(synthetic
     helps on these 30 synthetic test images.)"""
     target, source_val = "synthetic_domains_painting_test", "synthetic_domains_photo_val"
     cfg = load_config(QUICK, [
-        "MODEL.CLIP.WEIGHTS", standin_clip, "DATASETS.TRAIN_UNLABELED", f"('{target}',)",
+        "MODEL.CLIP.NAME", "domaingen-semantic-RN", "MODEL.CLIP.WEIGHTS", standin_clip,
+        "INPUT.CLS_SIZE", "128", "DATASETS.TRAIN_UNLABELED", f"('{target}',)",
         "DATASETS.TEST", f"('{target}', '{source_val}')", "SOLVER.CHECKPOINT_PERIOD", "1000",
         "OUTPUT_DIR", str(tmp_path)])
     trainer = Trainer(cfg)  # the projectors' init draws from the per-test seed (conftest)

@@ -311,7 +311,8 @@ def test_dg_split_names():
     assert dg_split_names("synthetic_domains", "photo", "single_source", prefix="x_") == {
         "train": ["x_synthetic_domains_photo_train"],
         "val": ["x_synthetic_domains_photo_val"],
-        "test": [f"x_synthetic_domains_{d}_test" for d in ("sketch", "cartoon", "painting")],
+        "test": [f"x_synthetic_domains_{d}_test"
+                 for d in ("sketch", "cartoon", "painting", "neon")],
     }
     registered = set(DatasetCatalog.list())
     for dataset, domains in DG_DATASETS.items():

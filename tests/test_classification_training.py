@@ -138,7 +138,8 @@ def test_short_coop_run_on_standin_clip_beats_its_start_and_chance(synthetic_dom
     val = ("('synthetic_domains_photo_val','synthetic_domains_cartoon_val',"
            "'synthetic_domains_painting_val')")
     cfg = load_config(os.path.join(QUICK, "synthetic_domains_coop.yaml"), [
-        "MODEL.CLIP.WEIGHTS", standin_clip, "MODEL.PROMPT.CTX_INIT", "", "SOLVER.BASE_LR", "0.02",
+        "MODEL.CLIP.NAME", "domaingen-semantic-RN", "MODEL.CLIP.WEIGHTS", standin_clip,
+        "INPUT.CLS_SIZE", "128", "MODEL.PROMPT.CTX_INIT", "", "SOLVER.BASE_LR", "0.02",
         "DATASETS.TEST", val, "OUTPUT_DIR", str(tmp_path)])
     trainer = Trainer(cfg)
     # The stand-in ranks the classes well from any small context (80 % at CoOp's init): start

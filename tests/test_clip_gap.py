@@ -253,6 +253,33 @@ def test_augment_adds_one_entry_channel_mean_per_image(model):
     assert len(set(chosen)) > 1  # entries are drawn per image, not per batch
 
 
+def test_augment_logs_the_entry_and_the_offset_ratio(model):
+    means = set_offsets(model)
+    res4 = torch.randn(4, RES4_CHANNELS, 5, 7)
+    torch.manual_seed(0)
+    with EventStorage() as storage:
+        model.augment(res4)
+    torch.manual_seed(0)
+    indices = torch.randint(len(means), (4,))
+    expected = (means[indices].norm(dim=1) / res4.mean(dim=(2, 3)).norm(dim=1)).mean()
+    assert storage.latest()["clip_gap/bank_index"][0] == float(indices[0])
+    assert storage.latest()["clip_gap/offset_ratio"][0] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_random_directions_keep_each_entry_norm_and_change_its_direction(model):
+    means = set_offsets(model)
+    bank = model.augmentation_bank
+    bank.randomize_directions(seed=3)
+    random = bank.channel_offsets(torch.arange(len(bank)))
+    assert torch.allclose(random.norm(dim=1), means.norm(dim=1), rtol=1e-5)
+    assert F.cosine_similarity(random, means, dim=1).abs().max() < 0.5
+    assert torch.allclose(bank.offsets, random[:, :, None, None].expand_as(bank.offsets))
+    again = copy.deepcopy(bank)
+    set_offsets(model)
+    bank.randomize_directions(seed=3)
+    assert torch.equal(bank.offsets, again.offsets)  # seeded
+
+
 def image_batch(n=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     batch = []

@@ -20,11 +20,11 @@ def test_a_result_is_reused_only_with_the_same_provenance(tmp_path):
         return {"photo": 50.0 + len(calls)}
 
     first = {"commit": "a" * 40, "dirty": False}
-    assert protocol._cached(str(out), first, compute) == {"photo": 51.0}
-    assert protocol._cached(str(out), first, compute) == {"photo": 51.0} and len(calls) == 1
+    assert protocol.cached(str(out), first, compute) == {"photo": 51.0}
+    assert protocol.cached(str(out), first, compute) == {"photo": 51.0} and len(calls) == 1
     other = {**first, "commit": "b" * 40}
     (out / "left_over.txt").write_text("from the earlier code")
-    assert protocol._cached(str(out), other, compute) == {"photo": 52.0}
+    assert protocol.cached(str(out), other, compute) == {"photo": 52.0}
     assert not (out / "left_over.txt").exists()  # the stale run is gone, not mixed in
     saved = json.loads((out / protocol.DONE).read_text())
     assert saved == {"provenance": other, "results": {"photo": 52.0}}
@@ -37,11 +37,11 @@ def test_an_interrupted_run_resumes_only_with_the_same_provenance(tmp_path):
     (out / protocol.STARTED).write_text(json.dumps(same))
     (out / "model_0000009.pth").write_bytes(b"a checkpoint to resume from")
     seen = []
-    protocol._cached(str(out), same, lambda: seen.append(sorted(p.name for p in out.iterdir())))
+    protocol.cached(str(out), same, lambda: seen.append(sorted(p.name for p in out.iterdir())))
     assert "model_0000009.pth" in seen[0]
     (out / protocol.DONE).unlink()
     (out / protocol.STARTED).write_text(json.dumps(same))
-    protocol._cached(str(out), {**same, "dirty": True},
+    protocol.cached(str(out), {**same, "dirty": True},
                      lambda: seen.append(sorted(p.name for p in out.iterdir())))
     assert seen[1] == [protocol.STARTED]  # the other code's checkpoint is not resumed
 
@@ -65,18 +65,48 @@ def test_the_record_names_the_commit_the_data_the_standins_and_the_environment(t
 def test_the_evidence_run_passes_and_publishes_its_provenance(tmp_path, monkeypatch):
     from domaingen.miniature.evidence import run as evidence
 
-    monkeypatch.setattr(evidence, "prepare", lambda root: {})
-    monkeypatch.setattr(evidence, "default_root", lambda: str(tmp_path / "data"))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setattr(evidence, "prepare_world", lambda root, seed: [str(folder)])
+    monkeypatch.setattr(evidence, "default_root", lambda: str(tmp_path))
+    monkeypatch.setattr(evidence, "_standins", lambda seed: {"x": {"sha256": str(seed)}})
+    monkeypatch.setattr(evidence, "_acceptance", lambda seed, reports: {
+        "classification": {"checks": []}, "detection": {"checks": []}})
+    monkeypatch.setattr(evidence, "report", lambda records, *args: f"{len(records)} records")
     seen = []
 
-    def experiment(seed, root, record):
+    def experiment(standin_seed, seed, root, record, device):
         seen.append(record)
-        return [{"experiment": "uda", "method": m, "seed": seed, "domain": d, "value": 50.0}
-                for m in protocol.UDA_METHODS for d in ("sketch", "cartoon", "painting")]
+        return [{"experiment": "uda", "method": m, "standin_seed": standin_seed, "seed": seed,
+                 "domain": d, "strength": None, "rule": "last", "value": 50.0}
+                for m in protocol.UDA_METHODS for d in ("sketch", "cartoon")]
 
-    monkeypatch.setitem(evidence.EXPERIMENTS, "uda", experiment)
-    text = evidence.run([0], ["uda"], str(tmp_path / "out"))
-    (record,) = seen
-    assert record["commit"] and f"Commit {record['commit']}" in text
+    monkeypatch.setattr(evidence, "_unit", lambda e, a, b, out, record, device, pilot: experiment(
+        a, b, out, record, device))
+    monkeypatch.setattr(evidence, "ProcessPoolExecutor", _InlinePool)
+    text = evidence.run(0, [0, 1], [5], ["uda"], str(tmp_path / "out"), jobs=1)
+    assert text == "8 records" and len(seen) == 2
+    assert [r["standins"] for r in seen] == [{"x": "0"}, {"x": "1"}]
+    assert all(r["environment"]["threads"] == 1 and r["world_seed"] == 0 for r in seen)
     saved = json.loads((tmp_path / "out" / "records.json").read_text())
-    assert saved["provenance"] == record and len(saved["records"]) == 6
+    assert saved["provenance"]["0"] == seen[0] and len(saved["records"]) == 8
+
+
+class _InlinePool:
+    """ProcessPoolExecutor's interface, running each unit at submission (no processes)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        future.set_result(fn(*args))
+        return future

@@ -21,7 +21,7 @@ from domaingen.methods.spg.pipeline import main as spg_pipeline
 
 REPO = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(REPO, "configs", "quick", "synthetic_domains_spg.yaml")
-SOURCES = ("photo", "cartoon", "painting")  # sketch is held out
+SOURCES = ("photo", "cartoon", "painting", "neon")  # sketch is held out
 CLASSES = ["circle", "ring", "square", "star", "triangle"]
 
 
@@ -223,8 +223,8 @@ def test_labels_that_do_not_fit_name_the_file(synthetic_domains, labels, tmp_pat
                        "domaingen-tiny-ViT")
     with pytest.raises(DomainPromptError, match=f"{other_classes} was learned for classes"):
         build_model(spg_cfg([other_classes] + labels[1:], tmp_path))
-    with pytest.raises(DomainPromptError,
-                       match=r"no domain prompt label for training domain\(s\) \['painting'\]"):
+    with pytest.raises(DomainPromptError, match=r"no domain prompt label for training "
+                                                r"domain\(s\) \['painting', 'neon'\]"):
         build_model(spg_cfg(labels[:2], tmp_path))
     missing = str(tmp_path / "nope.pt")
     with pytest.raises(DomainPromptError, match=f"{missing} does not exist: run SPG stage I"):

@@ -55,7 +55,7 @@ def test_a_gradient_within_its_limit_is_left_alone():
 @pytest.fixture
 def labels(tmp_path):
     paths = []
-    for i, domain in enumerate(("photo", "cartoon", "painting")):
+    for i, domain in enumerate(("photo", "cartoon", "painting", "neon")):
         paths.append(str(tmp_path / f"{domain}.pt"))
         ctx = torch.randn(4, 64, generator=torch.Generator().manual_seed(i)) * 0.1
         save_domain_prompt(paths[-1], ctx, domain, ["circle", "ring", "square", "star", "triangle"],

@@ -10,11 +10,17 @@ import torch
 
 from domaingen.clip import build_clip_model
 from domaingen.clip.models import _create
+from domaingen.clip.text import get_tokenizer
 from domaingen.data.datasets import DIVERSE_WEATHER_CLASSES
 from domaingen.data.datasets.builtin import DIVERSE_WEATHER_DOMAINS
 from domaingen.data.datasets.classification import SYNTHETIC_DOMAINS, SYNTHETIC_DOMAINS_CLASSES
 from domaingen.miniature import standin
-from domaingen.miniature.synthetic.world import SHAPE_CAPTIONS, STREET_PHRASES, render_world
+from domaingen.miniature.synthetic.world import (
+    SHAPE_CAPTIONS,
+    STREET_PHRASES,
+    WEAK_STREET_PHRASES,
+    render_world,
+)
 
 
 def test_world_captions_name_the_object_and_the_domain_and_the_world_is_seeded():
@@ -22,16 +28,32 @@ def test_world_captions_name_the_object_and_the_domain_and_the_world_is_seeded()
     assert images.shape == (60, 32, 32, 3) and images.dtype == np.uint8
     for caption, (part, c, d) in zip(captions, labels):
         if part == 0:
+            domain = DIVERSE_WEATHER_DOMAINS[d]
+            phrases = STREET_PHRASES[domain] + WEAK_STREET_PHRASES.get(domain, ())
             assert DIVERSE_WEATHER_CLASSES[c] in caption
-            assert any(p in caption for p in STREET_PHRASES[DIVERSE_WEATHER_DOMAINS[d]]), caption
+            assert any(caption.endswith(p) for p in phrases), caption
         else:
             style = SYNTHETIC_DOMAINS[d]
-            assert caption in {t.format(SYNTHETIC_DOMAINS_CLASSES[c])
-                               for t in SHAPE_CAPTIONS[style]}
+            assert any(t.format(SYNTHETIC_DOMAINS_CLASSES[c]) in caption
+                       for t in SHAPE_CAPTIONS[style]), caption
     again, _, _ = render_world(30, 30, 32)
     other, _, _ = render_world(30, 30, 32, seed=1001)
     assert np.array_equal(images, again) and not np.array_equal(images, other)
     assert len(set(map(tuple, labels[:30, 2:]))) > 1  # several weather domains drawn
+
+
+def test_shape_captions_put_the_class_word_and_the_end_of_text_at_many_positions():
+    """AD-CLIP's prompts on the ViT stand-in put the class word at token 11-12 and the end of
+    text at 13-14: the pretraining captions must cover those positions (and later ones)."""
+    _, captions, labels = render_world(0, 400, 32)
+    tokens = get_tokenizer("domaingen-semantic-RN")(captions)
+    end_of_text = tokens.argmax(dim=1)  # the highest token id
+    class_positions = set()
+    for row, (_, c, _) in zip(tokens, labels):
+        (ids,) = get_tokenizer("domaingen-semantic-RN")([SYNTHETIC_DOMAINS_CLASSES[c]])[:, 1:2]
+        class_positions.update((row == ids).nonzero().flatten().tolist())
+    assert set(range(3, 16)) <= class_positions and max(class_positions) >= 20
+    assert set(range(5, 18)) <= set(end_of_text.tolist())
 
 
 @pytest.mark.slow
@@ -42,7 +64,7 @@ def test_trained_standin_aligns_domain_text_with_image_shifts(standin_clip):
     and both semantic stand-ins (seeds 0 and 1) give |cos| <= 0.34; 0.6 separates both."""
     with open(standin_clip + ".json") as f:
         report = json.load(f)
-    assert len(report["alignment"]) == 5 * 4 + 4 * 3
+    assert len(report["alignment"]) == 5 * 4 + 5 * 4
     assert min(report["alignment"].values()) > 0.6, report["alignment"]
     # Zero-shot class recognition far above chance (1/7 streets, 1/5 shapes) on the clear domains.
     assert report["zero_shot_top1"]["daytime_clear"] > 60

@@ -34,7 +34,7 @@ def _files(root):
 def test_synthetic_domains_layout_determinism_and_idempotence(synthetic_root, tmp_path):
     root, summary = synthetic_root
     out = root / "synthetic_domains"
-    assert summary["generated"] and summary["images"] == 4 * 5 * 3 and summary["root"] == str(out)
+    assert summary["generated"] and summary["images"] == 5 * 5 * 3 and summary["root"] == str(out)
     assert sorted(os.listdir(out)) == sorted(SYNTHETIC_DOMAINS + ("synthetic.json",))
     for domain in SYNTHETIC_DOMAINS:
         assert sorted(os.listdir(out / domain)) == list(SYNTHETIC_DOMAINS_CLASSES)
@@ -54,7 +54,7 @@ def test_synthetic_domains_layout_determinism_and_idempotence(synthetic_root, tm
     first = _files(out)
     assert all(first[p] != other[p] for p in first if p.endswith(".jpg"))
     smaller = generate_domains(str(tmp_path / "other"), seed=6, num_per_class=1, image_size=40)
-    assert smaller["generated"] and len(_files(smaller["root"])) == 4 * 5 + 1
+    assert smaller["generated"] and len(_files(smaller["root"])) == 5 * 5 + 1
 
 
 def _stats(out, domain):
@@ -87,7 +87,7 @@ def test_synthetic_domains_registered_and_cli(synthetic_root, registered, tmp_pa
 
     main(["--kind", "domains", "--root", str(tmp_path), "--num-per-class", "1", "--side", "32",
           "--seed", "2"])
-    assert "domains: 20 images (4 domains x 5 classes x 1)" in capsys.readouterr().out
+    assert "domains: 25 images (5 domains x 5 classes x 1)" in capsys.readouterr().out
     main(["--kind", "domains", "--root", str(tmp_path), "--num-per-class", "1", "--side", "32",
           "--seed", "2"])
     assert "already up to date" in capsys.readouterr().out

@@ -1,9 +1,12 @@
 #!/usr/bin/env python
-"""The miniature world's evidence run (``make evidence``): each paper's claim on the synthetic
-datasets with the semantic stand-in CLIPs, mean ± std over seeds.
+"""The miniature world's pre-registered evidence study (``make evidence``; docs/miniature_world.md):
+stand-in acceptance checks, then every experiment over stand-in seeds x training seeds, paired
+differences with 95 % CIs, Holm-adjusted tests and a verdict per claim.
 
-    python tools/evidence.py              # seeds 0 1 2 -> output/evidence/evidence.md, .csv, .png
-    python tools/evidence.py --quick      # one seed
+    python tools/evidence.py                 # the committed study -> output/evidence/evidence.md
+    python tools/evidence.py --quick         # one replicate
+    python tools/evidence.py --world-seed 7 --standin-seeds 3 4 --seeds 0 1 2   # a fresh draw
+    python tools/evidence.py --device cuda --jobs 8
 """
 import os
 

@@ -40,7 +40,7 @@ VISDA17_CLASSES = (
     "aeroplane", "bicycle", "bus", "car", "horse", "knife",
     "motorcycle", "person", "plant", "skateboard", "train", "truck",
 )
-SYNTHETIC_DOMAINS = ("photo", "sketch", "cartoon", "painting")
+SYNTHETIC_DOMAINS = ("photo", "sketch", "cartoon", "painting", "neon")
 SYNTHETIC_DOMAINS_CLASSES = ("circle", "ring", "square", "star", "triangle")
 # Per-class share kept for training; the rest is the validation split.
 DOMAINBED_TRAIN_FRACTION = 0.7  # of each domain (folder layouts)

@@ -55,3 +55,6 @@ def add_clip_gap_config(cfg: CN) -> None:
     # detector then trains SOLVER.MAX_ITER - OPT_ITERS iterations, starting at iteration
     # OPT_ITERS of the LR schedule, evaluation and checkpoint periods.
     cfg.MODEL.CLIP_GAP.OPT_ITERS_IN_SCHEDULE = False
+    # A control, not a method setting: after the optimization step, replace each entry by a
+    # random channel direction (seeded by SEED) with the norm of its channel mean.
+    cfg.MODEL.CLIP_GAP.RANDOM_DIRECTIONS = False

@@ -46,9 +46,13 @@ class ClipGapRCNN(ClipRCNN):
         return draw > self.aug_prob if self.aug_when_rand_above_prob else draw < self.aug_prob
 
     def augment(self, res4: torch.Tensor) -> torch.Tensor:
-        """Add a random entry's channel offsets to each image's res4 map."""
+        """Add a random entry's channel offsets to each image's res4 map; log the first image's
+        entry and the mean ratio ||offset|| / ||res4 channel mean|| (``clip_gap/*``)."""
         indices = torch.randint(len(self.augmentation_bank), (res4.shape[0],))
         offsets = self.augmentation_bank.channel_offsets(indices.to(res4.device))
+        with torch.no_grad():
+            ratio = offsets.norm(dim=1) / res4.mean(dim=(2, 3)).norm(dim=1).clamp_min(1e-12)
+        _log_scalars(bank_index=float(indices[0]), offset_ratio=float(ratio.mean()))
         return res4 + offsets[:, :, None, None].to(res4.dtype)
 
     def forward(self, batched_inputs):
@@ -57,10 +61,23 @@ class ClipGapRCNN(ClipRCNN):
         images = self.preprocess_image(batched_inputs)
         gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
         features = self.backbone(images.tensor)
-        if self.should_augment():
+        augmented = self.should_augment()
+        _log_scalars(augmented=float(augmented))
+        if augmented:
             features = {**features, "res4": self.augment(features["res4"])}
         proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
         _, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
         if self.vis_period > 0 and get_event_storage().iter % self.vis_period == 0:
             self.visualize_training(batched_inputs, proposals)
         return {**detector_losses, **proposal_losses}
+
+
+def _log_scalars(**values: float) -> None:
+    """``clip_gap/<name>`` into the training's event storage (metrics.json, TensorBoard); no-op
+    outside a trainer."""
+    try:
+        storage = get_event_storage()
+    except AssertionError:
+        return
+    for name, value in values.items():
+        storage.put_scalar(f"clip_gap/{name}", value, smoothing_hint=False)

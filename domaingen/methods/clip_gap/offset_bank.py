@@ -73,6 +73,18 @@ class SemanticAugmentationBank(nn.Module):
         """The spatial means of A_j for each index: [len(indices), C]; what training injects."""
         return self.offsets.detach().mean(dim=(2, 3))[indices]
 
+    @torch.no_grad()
+    def randomize_directions(self, seed: int) -> None:
+        """The random-direction control: each entry becomes a spatially constant offset along a
+        random (seeded, Gaussian) channel direction with the norm of the entry's channel mean, so
+        training injects offsets as large as the learned ones, in directions no text chose."""
+        generator = torch.Generator().manual_seed(seed)
+        norms = self.offsets.mean(dim=(2, 3)).norm(dim=1, keepdim=True)
+        directions = F.normalize(torch.randn(norms.shape[0], self.offsets.shape[1],
+                                             generator=generator), dim=1)
+        constant = (directions * norms.cpu()).to(self.offsets)[:, :, None, None]
+        self.offsets.copy_(constant.expand_as(self.offsets))
+
     def to_file_dict(self) -> dict:
         return {
             "offsets": self.offsets.detach().cpu(),

@@ -42,6 +42,10 @@ def optimize_augmentations(cfg, model, iters: int = None) -> List[float]:
             eta = elapsed / (it + 1) * (iters - it - 1)
             logger.info(f"augmentation iter {it + 1}/{iters}  L_opt {losses[-1]:.5f}  "
                         f"{(it + 1) / elapsed:.2f} it/s  eta {eta:.0f}s")
+    if c.RANDOM_DIRECTIONS:
+        bank.randomize_directions(cfg.SEED)
+        logger.info("MODEL.CLIP_GAP.RANDOM_DIRECTIONS: each learned offset replaced by a random "
+                    "direction of the same norm (a control)")
     if comm.is_main_process() and cfg.OUTPUT_DIR:
         path = os.path.join(cfg.OUTPUT_DIR, BANK_FILE)
         bank.save(path)

@@ -1,9 +1,11 @@
 """Procedural multi-domain classification dataset in the DomainBed folder layout.
 
-Five shape classes (circle, ring, square, star, triangle) with random position, size, rotation
-and colours, rendered in four styles: ``photo`` (muted gradient background, shaded shape),
-``sketch`` (dark pencil outlines on white paper), ``cartoon`` (saturated flat colours, thick
-black outline) and ``painting`` (noisy textured brush strokes).
+Five shape classes (circle, ring, square, star, triangle), centred with a small random offset,
+random size and rotation, rendered in five styles: ``photo`` (muted gradient background, shaded
+shape), ``sketch`` (dark pencil outlines on white paper), ``cartoon`` (saturated flat colours,
+thick black outline), ``painting`` (noisy textured brush strokes) and ``neon`` (a glowing
+coloured outline on a dark wall). Colours are drawn independently of the class in every style:
+only the shape tells the class.
 """
 import json
 import os
@@ -21,7 +23,8 @@ __all__ = ["generate_domains"]
 
 FOLDER = "synthetic_domains"
 MARKER = "synthetic.json"
-_VERSION = 2  # 2: class-coloured shapes in the colour styles
+_VERSION = 4  # 3: object-centred shapes, colours independent of the class, the neon style;
+# 4: paintings with the shape apart in value, thicker neon tubes
 _MIN_SIZE = 32
 _AA = cv2.LINE_AA
 
@@ -34,8 +37,8 @@ def _bgr(hue: float, sat: float, val: float) -> np.ndarray:
 
 def _shape_mask(cls: str, size: int, rng) -> np.ndarray:
     """Float mask in [0, 1] (anti-aliased) of one randomly placed, sized and rotated shape."""
-    r = rng.uniform(0.2, 0.36) * size
-    cx, cy = rng.uniform(r + 1, size - r - 1, 2)
+    r = rng.uniform(0.24, 0.36) * size
+    cx, cy = size / 2 + rng.uniform(-0.08, 0.08, 2) * size
     angle = rng.uniform(0, 2 * np.pi)
     mask = np.zeros((size, size), np.uint8)
     center = (int(round(cx)), int(round(cy)))
@@ -65,16 +68,15 @@ def _composite(bg: np.ndarray, fg: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return bg * (1 - a) + fg * a
 
 
-def _hues(rng, class_hue: float) -> Tuple[float, float]:
-    """Background hue, and the shape hue: the class's own hue (jittered) in the colour styles,
-    so classes differ in colour as well as shape there (a sketch has neither colour)."""
-    hf = class_hue + rng.uniform(-8, 8)
+def _hues(rng) -> Tuple[float, float]:
+    """Background hue and shape hue, drawn whatever the class (colour tells nothing of it)."""
+    hf = rng.uniform(0, 180)
     return hf + rng.uniform(25, 155), hf
 
 
-def _photo(mask: np.ndarray, rng, class_hue: float) -> np.ndarray:
+def _photo(mask: np.ndarray, rng) -> np.ndarray:
     size = mask.shape[0]
-    hb, hf = _hues(rng, class_hue)
+    hb, hf = _hues(rng)
     ramp = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
     top = _bgr(hb, rng.uniform(20, 90), rng.uniform(150, 235))
     bottom = _bgr(hb, rng.uniform(20, 90), rng.uniform(100, 180))
@@ -87,7 +89,7 @@ def _photo(mask: np.ndarray, rng, class_hue: float) -> np.ndarray:
     return img + rng.normal(0, 4, img.shape)
 
 
-def _sketch(mask: np.ndarray, rng, class_hue: float) -> np.ndarray:
+def _sketch(mask: np.ndarray, rng) -> np.ndarray:
     size = mask.shape[0]
     img = (np.full((size, size, 3), rng.uniform(235, 252), np.float32)
            + rng.normal(0, 3, (size, size, 1)))
@@ -107,9 +109,9 @@ def _sketch(mask: np.ndarray, rng, class_hue: float) -> np.ndarray:
     return img
 
 
-def _cartoon(mask: np.ndarray, rng, class_hue: float) -> np.ndarray:
+def _cartoon(mask: np.ndarray, rng) -> np.ndarray:
     size = mask.shape[0]
-    hb, hf = _hues(rng, class_hue)
+    hb, hf = _hues(rng)
     bg = np.broadcast_to(_bgr(hb, rng.uniform(170, 255), rng.uniform(200, 255)), (size, size, 3))
     fg = _bgr(hf, rng.uniform(200, 255), rng.uniform(180, 255))
     img = np.ascontiguousarray(_composite(bg, fg, (mask > 0.5).astype(np.float32)))
@@ -134,30 +136,45 @@ def _strokes(size: int, base: np.ndarray, rng) -> np.ndarray:
     return canvas
 
 
-def _painting(mask: np.ndarray, rng, class_hue: float) -> np.ndarray:
+def _painting(mask: np.ndarray, rng) -> np.ndarray:
     size = mask.shape[0]
-    hb, hf = _hues(rng, class_hue)
-    bg = _strokes(size, _bgr(hb, rng.uniform(60, 160), rng.uniform(110, 210)), rng)
-    fg = _strokes(size, _bgr(hf, rng.uniform(120, 230), rng.uniform(90, 220)), rng)
+    hb, hf = _hues(rng)
+    dark, light = rng.uniform(70, 120), rng.uniform(170, 230)  # the shape stands out in value
+    vb, vf = (dark, light) if rng.integers(0, 2) else (light, dark)
+    bg = _strokes(size, _bgr(hb, rng.uniform(60, 160), vb), rng)
+    fg = _strokes(size, _bgr(hf, rng.uniform(120, 230), vf), rng)
     edge = cv2.GaussianBlur(mask, (5, 5), 0)
     img = cv2.GaussianBlur(_composite(bg, fg, edge), (3, 3), 0)
     return img + rng.normal(0, 9, img.shape)
 
 
-_STYLES: Dict[str, Callable[[np.ndarray, np.random.Generator, float], np.ndarray]] = {
+def _neon(mask: np.ndarray, rng) -> np.ndarray:
+    size = mask.shape[0]
+    _, hf = _hues(rng)
+    img = (np.full((size, size, 3), rng.uniform(10, 45), np.float32)
+           + rng.normal(0, 3, (size, size, 1)))
+    tube = np.zeros((size, size), np.float32)
+    cv2.drawContours(tube, _contours(mask), -1, 1.0, max(2, size // 24), _AA)
+    glow = cv2.GaussianBlur(tube, (0, 0), size / 24)
+    color = _bgr(hf, rng.uniform(150, 255), 255)
+    img = img + glow[..., None] * color * 2.5 + tube[..., None] * (0.5 * color + 127)
+    return img + rng.normal(0, 4, img.shape)
+
+
+_STYLES: Dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     "photo": _photo,
     "sketch": _sketch,
     "cartoon": _cartoon,
     "painting": _painting,
+    "neon": _neon,
 }
 
 
 def _render(domain_idx: int, class_idx: int, i: int, seed: int, size: int) -> bytes:
     rng = np.random.default_rng([seed, domain_idx, class_idx, i])
     mask = _shape_mask(SYNTHETIC_DOMAINS_CLASSES[class_idx], size, rng)
-    class_hue = 180.0 * class_idx / len(SYNTHETIC_DOMAINS_CLASSES)
     style = _STYLES[SYNTHETIC_DOMAINS[domain_idx]]
-    img = np.clip(style(mask, rng, class_hue), 0, 255).astype(np.uint8)
+    img = np.clip(style(mask, rng), 0, 255).astype(np.uint8)
     ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])
     if not ok:
         raise RuntimeError(f"JPEG encoding failed for domain {domain_idx} class {class_idx} "

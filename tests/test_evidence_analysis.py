@@ -1,0 +1,79 @@
+"""The pre-registered analysis over evidence records: primary metrics per replicate, paired
+claim differences, verdicts, and the world's detection splits."""
+import json
+
+import pytest
+
+from domaingen.miniature.evidence import analysis
+from domaingen.miniature.evidence.world import STRENGTHS, TARGETS, detection_test_sets
+
+
+def _det(method, a, b, domain, strength, value):
+    return {"experiment": "detection", "method": method, "standin_seed": a, "seed": b,
+            "domain": domain, "strength": strength, "rule": "last", "value": value}
+
+
+def test_primary_averages_target_cells_and_leaves_out_the_source_split():
+    records = [_det("baseline", 0, 0, "daytime_clear", 0.0, 90.0),
+               _det("baseline", 0, 0, "night_sunny", 0.25, 40.0),
+               _det("baseline", 0, 0, "night_sunny", 1.0, 20.0),
+               _det("baseline", 1, 0, "night_sunny", 0.25, 10.0)]
+    assert analysis.primary(records, "detection", "baseline") == {(0, 0): 30.0, (1, 0): 10.0}
+    assert analysis.primary(records, "detection", "baseline", strength=1.0) == {(0, 0): 20.0}
+
+
+def test_claim_differences_pair_replicates_and_verdicts_follow_the_family():
+    records = []
+    for b, (base, gap) in enumerate([(30, 35), (32, 36.5), (28, 33), (31, 35.5)]):
+        records += [_det("baseline", 0, b, "night_sunny", 0.5, base),
+                    _det("CLIP the Gap", 0, b, "night_sunny", 0.5, gap),
+                    _det("random-direction bank", 0, b, "night_sunny", 0.5, base + 0.1 * b)]
+    records.append(_det("CLIP the Gap", 0, 9, "night_sunny", 0.5, 99.0))  # unpaired: left out
+    assert analysis.claim_differences(records, "detection", "CLIP the Gap", "baseline") == \
+        pytest.approx([5.0, 4.5, 5.0, 4.5])
+    (gap, control) = analysis.verdicts(records)
+    assert gap.claim == "CLIP the Gap > baseline" and gap.n == 4 and gap.verdict == "holds"
+    assert gap.p_holm == pytest.approx(min(1.0, 2 * gap.p_superiority))  # Holm over 2 claims
+    assert control.claim == "CLIP the Gap > random-direction bank" and control.verdict == "holds"
+    table = analysis.verdict_table([gap])
+    assert "| CLIP the Gap > baseline | 4 | 4.75 AP50 |" in table
+
+
+def test_the_detectors_are_tested_on_the_source_and_every_target_at_every_strength():
+    sets = detection_test_sets()
+    assert len(sets) == 1 + len(TARGETS) * len(STRENGTHS)
+    assert sets["ev_dw_s100_daytime_clear_test"] == ("daytime_clear", 0.0)
+    assert sets["ev_dw_s025_night_rainy_train"] == ("night_rainy", 0.25)
+
+
+def test_detection_acceptance_reads_the_standin_report_against_the_thresholds():
+    from domaingen.miniature.evidence.acceptance import (
+        acceptance_markdown,
+        detection_checks,
+        failed,
+    )
+
+    report = {"zero_shot_top1": {"daytime_clear": 95.0},
+              "alignment": {"daytime_clear->night_sunny": 0.9, "daytime_clear->dusk_rainy": 0.4,
+                            "daytime_clear->night_rainy": 0.8, "daytime_clear->daytime_foggy": 0.7}}
+    checks = detection_checks(report)["checks"]
+    assert [passed for *_, passed in checks] == [True, False]  # dusk-rainy 0.4 < 0.5
+    results = {1: {"classification": {"checks": [], "styles": {}},
+                   "detection": {"checks": checks}}}
+    assert failed(results) == ["detection (stand-in seed 1): day -> target alignment, min over "
+                               "targets"]
+    assert "| 1 | day -> target alignment, min over targets | 0.400 | >= 0.5 | **no** |" in \
+        acceptance_markdown(results)
+
+
+def test_the_augmentation_log_averages_clip_gaps_scalars_from_metrics_json(tmp_path):
+    from domaingen.miniature.evidence.protocol import augmentation_log
+
+    lines = [{"iteration": 19, "total_loss": 1.0, "clip_gap/augmented": 1.0,
+              "clip_gap/bank_index": 3.0, "clip_gap/offset_ratio": 0.2},
+             {"iteration": 39, "total_loss": 0.9, "clip_gap/augmented": 0.0},
+             {"iteration": 59, "clip_gap/augmented": 1.0, "clip_gap/offset_ratio": 0.4}]
+    (tmp_path / "metrics.json").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    log = augmentation_log(str(tmp_path))
+    assert log == {"augmented": pytest.approx(2 / 3), "bank_index": 3.0,
+                   "offset_ratio": pytest.approx(0.3), "logged_iterations": 3}
