@@ -77,3 +77,29 @@ def test_the_augmentation_log_averages_clip_gaps_scalars_from_metrics_json(tmp_p
     log = augmentation_log(str(tmp_path))
     assert log == {"augmented": pytest.approx(2 / 3), "bank_index": 3.0,
                    "offset_ratio": pytest.approx(0.3), "logged_iterations": 3}
+
+
+def test_the_report_reads_no_claim_on_stand_ins_its_checks_rejected():
+    from domaingen.data.datasets.classification import SYNTHETIC_DOMAINS
+    from domaingen.miniature.evidence.run import report
+
+    records = []
+    for b, (base, gap) in enumerate([(30, 35), (32, 36.5), (28, 33), (31, 35.5)]):
+        records += [_det("baseline", 0, b, "night_sunny", 0.5, base),
+                    _det("CLIP the Gap", 0, b, "night_sunny", 0.5, gap)]
+        records += [{"experiment": "uda", "method": m, "standin_seed": 0, "seed": b,
+                     "domain": "sketch", "strength": None, "rule": "last", "value": v}
+                    for m, v in (("source only", 50.0), ("AD-CLIP", 60.0 + b))]
+    styles = {s: dict(own_template=90.0, photo_template=50.0, late_template=50.0,
+                      linear_probe=70.0) for s in SYNTHETIC_DOMAINS}
+    acceptance = {0: {"classification": {"styles": styles,
+                                         "checks": [("probe", 1.0, ">= 0", False)]},
+                      "detection": {"checks": [("alignment", 1.0, ">= 0", True)]}}}
+    provenances = {0: {"commit": "abc", "dirty": False, "environment": {"threads": 1}}}
+    text = report(records, acceptance, provenances, 0, {"classification": [0], "detection": [0]},
+                  ["classification"], [0, 1, 2, 3], 1.0)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()
+            if line.startswith("| CLIP the Gap > baseline") or line.startswith("| AD-CLIP >")}
+    assert rows["CLIP the Gap > baseline"].endswith("| holds |")
+    assert rows["AD-CLIP > source only"].endswith("| world not accepted (holds) |")
+    assert "classification [0] (**not accepted**)" in text and "Commit abc;" in text

@@ -110,3 +110,47 @@ class _InlinePool:
         future = Future()
         future.set_result(fn(*args))
         return future
+
+
+def _study_with_acceptance(tmp_path, monkeypatch, classification_passes):
+    """The default study (no stand-in seeds given) over detection and uda with stubbed units
+    and acceptance: detection checks pass on every seed, classification ones where
+    ``classification_passes(seed)``; returns the report's arguments and the units run."""
+    from domaingen.miniature.evidence import run as evidence
+
+    monkeypatch.setattr(evidence, "prepare_world", lambda root, seed: [])
+    monkeypatch.setattr(evidence, "default_root", lambda: str(tmp_path))
+    monkeypatch.setattr(evidence, "_standins", lambda seed: {"x": {"sha256": str(seed)}})
+    monkeypatch.setattr(evidence, "_acceptance", lambda seed, reports: {
+        "classification": {"checks": [("probe", 1.0, ">= 0", classification_passes(seed))]},
+        "detection": {"checks": [("alignment", 1.0, ">= 0", True)]}})
+    reported, units = {}, []
+    monkeypatch.setattr(evidence, "report", lambda records, acceptance, provenances, world,
+                        seeds_of, not_accepted, *rest: reported.update(
+                            checked=sorted(acceptance), seeds_of=seeds_of,
+                            not_accepted=not_accepted) or "")
+    monkeypatch.setattr(evidence, "_unit", lambda e, a, b, *rest: units.append((e, a, b)) or [])
+    monkeypatch.setattr(evidence, "ProcessPoolExecutor", _InlinePool)
+    evidence.run(0, None, [5], ["detection", "uda"], str(tmp_path / "out"), jobs=1)
+    return reported, units
+
+
+def test_the_study_takes_per_experiment_the_first_stand_ins_that_pass_its_checks(
+        tmp_path, monkeypatch):
+    reported, units = _study_with_acceptance(tmp_path, monkeypatch, lambda seed: seed in (2, 4))
+    assert reported == {"checked": [0, 1, 2, 3, 4], "not_accepted": [],
+                        "seeds_of": {"classification": [2, 4], "detection": [0, 1]}}
+    assert sorted(units) == [("detection", 0, 5), ("detection", 1, 5), ("uda", 2, 5),
+                             ("uda", 4, 5)]
+
+
+def test_an_experiment_without_accepted_stand_ins_runs_on_the_first_ones_not_accepted(
+        tmp_path, monkeypatch):
+    from domaingen.miniature.evidence.run import MAX_STANDIN_SEED
+
+    reported, units = _study_with_acceptance(tmp_path, monkeypatch, lambda seed: seed == 3)
+    assert reported == {"checked": list(range(MAX_STANDIN_SEED + 1)),
+                        "not_accepted": ["classification"],
+                        "seeds_of": {"classification": [0, 1], "detection": [0, 1]}}
+    assert sorted(units) == [("detection", 0, 5), ("detection", 1, 5), ("uda", 0, 5),
+                             ("uda", 1, 5)]

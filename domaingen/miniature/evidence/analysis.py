@@ -7,8 +7,8 @@ import numpy as np
 
 from .statistics import PairedResult, analyse, markdown_table, t_quantile
 
-__all__ = ["CLAIMS", "primary", "claim_differences", "verdicts", "method_table", "sweep_table",
-           "augmentation_table", "verdict_table"]
+__all__ = ["CLAIMS", "experiment_of", "primary", "claim_differences", "verdicts", "method_table",
+           "sweep_table", "augmentation_table", "verdict_table"]
 
 # (claim, experiment, method, compared with, smallest effect of interest δ), fixed in advance.
 CLAIMS = (
@@ -22,6 +22,11 @@ CLAIMS = (
     ("AD-CLIP > source only", "uda", "AD-CLIP", "source only", 1.0),
 )
 UNITS = {"detection": "AP50", "dg": "top-1", "uda": "top-1"}
+
+
+def experiment_of(claim: str) -> str:
+    """The experiment a claim of :data:`CLAIMS` is about."""
+    return next(c[1] for c in CLAIMS if c[0] == claim)
 
 
 def _replicate(r: Mapping) -> Tuple[int, int]:
