@@ -154,3 +154,19 @@ def test_an_experiment_without_accepted_stand_ins_runs_on_the_first_ones_not_acc
                         "seeds_of": {"classification": [0, 1], "detection": [0, 1]}}
     assert sorted(units) == [("detection", 0, 5), ("detection", 1, 5), ("uda", 0, 5),
                              ("uda", 1, 5)]
+
+
+def test_missing_stand_ins_are_built_side_by_side_and_cached_ones_are_not(tmp_path, monkeypatch):
+    from domaingen.miniature.evidence import run as evidence
+
+    monkeypatch.setattr(evidence, "cached_entry", lambda path: path.endswith("seed1.pt"))
+    built = []
+    monkeypatch.setattr(evidence, "ensure_standin",
+                        lambda name, cache_dir, seed: built.append((name, seed)))
+    monkeypatch.setattr(evidence, "ProcessPoolExecutor", _InlinePool)
+    evidence.build_standins([0, 1, 2], jobs=2)
+    assert built == [(evidence.STANDIN, 0), (evidence.STANDIN, 2)]
+    built.clear()
+    evidence.build_standins([1, 2], jobs=2)  # one missing: the acceptance check builds it
+    evidence.build_standins([0, 2], jobs=1)
+    assert built == []

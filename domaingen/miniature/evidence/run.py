@@ -21,7 +21,7 @@ import torch
 from domaingen.clip import build_clip_model
 from domaingen.data.datasets.builtin import default_root
 from domaingen.engine.console import console_logging
-from domaingen.miniature.standin import ensure_standin
+from domaingen.miniature.standin import cached_entry, ensure_standin, standin_path
 from domaingen.utils.files import atomic_write
 
 from . import analysis, protocol
@@ -71,6 +71,19 @@ def _standins(standin_seed: int) -> Dict[str, dict]:
         return {STANDIN: json.load(f)}
 
 
+def build_standins(standin_seeds: Sequence[int], jobs: int) -> None:
+    """Build the stand-ins of ``standin_seeds`` that are not cached yet, ``jobs`` at once in
+    worker processes (each with one thread, so the bytes do not depend on it); a single missing
+    one is left to :func:`ensure_standin` in this process."""
+    missing = [a for a in standin_seeds if not cached_entry(standin_path(STANDIN, seed=a))]
+    if len(missing) < 2 or jobs < 2:
+        return
+    logger.info(f"evidence: building the stand-ins of seeds {missing}, {jobs} at once")
+    with ProcessPoolExecutor(min(jobs, len(missing)), mp_context=get_context("spawn")) as pool:
+        for future in [pool.submit(ensure_standin, STANDIN, "", a) for a in missing]:
+            future.result()
+
+
 def _acceptance(standin_seed: int, reports: Dict[str, dict]) -> dict:
     model = build_clip_model(STANDIN, "standin", seed=standin_seed)
     return {"classification": classification_checks(model, STANDIN),
@@ -110,11 +123,14 @@ def run(world_seed: int, standin_seeds: Optional[Sequence[int]], seeds: Sequence
         for a in range(MAX_STANDIN_SEED + 1):
             if all(len(accepted[p]) >= standins for p in parts):
                 break
+            # The next `jobs` seeds side by side: the search may need them (one core each).
+            build_standins(range(a, min(a + jobs, MAX_STANDIN_SEED + 1)), jobs)
             check(a)
         # An experiment without enough accepted seeds runs on the first ones, "not accepted".
         seeds_of = {p: accepted[p][:standins] if len(accepted[p]) >= standins
                     else list(range(standins)) for p in parts}
     else:
+        build_standins(standin_seeds, jobs)
         for a in standin_seeds:
             check(a)
         seeds_of = {p: list(standin_seeds) for p in parts}
