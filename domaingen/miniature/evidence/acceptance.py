@@ -18,9 +18,8 @@ import torch
 import torch.nn.functional as F
 from detectron2.data import DatasetCatalog
 
-from domaingen.clip.text import get_tokenizer
 from domaingen.data.datasets.classification import SYNTHETIC_DOMAINS, SYNTHETIC_DOMAINS_CLASSES
-from domaingen.miniature.standin import DOMAIN_TEXT, _image_size, _to_input
+from domaingen.miniature.standin import DOMAIN_TEXT, _encode_text, _image_size, _to_input
 
 __all__ = ["THRESHOLDS", "LATE_TEMPLATE", "classification_checks", "detection_checks",
            "acceptance_markdown"]
@@ -55,8 +54,7 @@ def _image_features(model, images: np.ndarray) -> torch.Tensor:
 @torch.no_grad()
 def _zero_shot(model, model_name: str, features: torch.Tensor, labels: np.ndarray,
                template: str) -> float:
-    texts = [template.format(c) for c in SYNTHETIC_DOMAINS_CLASSES]
-    text = F.normalize(model.encode_text(get_tokenizer(model_name)(texts)), dim=-1)
+    text = _encode_text(model, model_name, [template.format(c) for c in SYNTHETIC_DOMAINS_CLASSES])
     predicted = (features @ text.t()).argmax(1).numpy()
     return 100.0 * float((predicted == labels).mean())
 
@@ -179,6 +177,7 @@ def acceptance_markdown(results: Mapping[int, Mapping[str, Mapping]]) -> str:
 
 
 def all_passed(checks: Sequence[tuple]) -> bool:
+    """Whether every ``(name, value, threshold, passed)`` check passed."""
     return all(passed for *_, passed in checks)
 
 

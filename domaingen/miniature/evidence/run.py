@@ -25,7 +25,13 @@ from domaingen.miniature.standin import cached_entry, ensure_standin, standin_pa
 from domaingen.utils.files import atomic_write
 
 from . import analysis, protocol
-from .acceptance import acceptance_markdown, classification_checks, detection_checks, failed
+from .acceptance import (
+    acceptance_markdown,
+    all_passed,
+    classification_checks,
+    detection_checks,
+    failed,
+)
 from .provenance import provenance
 from .statistics import minimum_detectable_effect, replicates_needed
 from .world import STRENGTHS, TARGETS, prepare_world, register_world
@@ -112,7 +118,7 @@ def run(world_seed: int, standin_seeds: Optional[Sequence[int]], seeds: Sequence
         if failures:
             logger.warning("Stand-in acceptance checks failed: " + "; ".join(failures))
         for p in parts:
-            if all(passed for *_, passed in acceptance[a][p]["checks"]):
+            if all_passed(acceptance[a][p]["checks"]):
                 accepted[p].append(a)
         record = provenance(reports, folders)
         record["environment"].update(threads=UNIT_THREADS, device=device)
