@@ -66,6 +66,33 @@ def test_detection_acceptance_reads_the_standin_report_against_the_thresholds():
         acceptance_markdown(results)
 
 
+def test_classification_acceptance_applies_each_threshold_to_the_per_style_top1s():
+    from domaingen.miniature.evidence.acceptance import classification_verdicts
+
+    def styles(**change):
+        table = {"photo": [95.0, 95.0, 93.0, 97.0], "sketch": [70.0, 40.0, 36.0, 62.0],
+                 "cartoon": [80.0, 60.0, 52.0, 75.0], "painting": [65.0, 50.0, 44.0, 60.0],
+                 "neon": [75.0, 85.0, 79.0, 90.0]}
+        table.update(change)
+        return {s: dict(zip(("own_template", "photo_template", "late_template",
+                             "linear_probe"), v)) for s, v in table.items()}
+
+    def passed(checks):
+        return [p for *_, p in checks]
+
+    checks = classification_verdicts(styles(), 30.0)  # every value on or inside its threshold
+    assert [v for _, v, _, _ in checks] == [65.0, (40.0, 85.0), 3, 30.0, pytest.approx(5.2)]
+    assert passed(checks) == [True] * 5  # probe gains 22, 15, 10, 5; late drops 2, 4, 8, 6, 6
+    assert passed(classification_verdicts(styles(painting=[59.9, 50, 44, 60]), 30.0))[0] is False
+    assert passed(classification_verdicts(styles(neon=[75, 85.1, 79, 95.1]), 30.0))[1] is False
+    assert passed(classification_verdicts(styles(sketch=[70, 29.9, 26, 62]), 30.0))[1] is False
+    assert passed(classification_verdicts(styles(cartoon=[80, 60, 52, 69.9]), 30.0)) == \
+        [True, True, False, True, True]  # gains >= 10 on 2 of 4 styles
+    assert passed(classification_verdicts(styles(), 30.1))[3] is False
+    assert passed(classification_verdicts(styles(photo=[95, 95, 69, 97]), 30.0))[4] is True  # 10.0
+    assert passed(classification_verdicts(styles(photo=[95, 95, 68, 97]), 30.0))[4] is False
+
+
 def test_the_augmentation_log_averages_clip_gaps_scalars_from_metrics_json(tmp_path):
     from domaingen.miniature.evidence.protocol import augmentation_log
 

@@ -21,8 +21,8 @@ from detectron2.data import DatasetCatalog
 from domaingen.data.datasets.classification import SYNTHETIC_DOMAINS, SYNTHETIC_DOMAINS_CLASSES
 from domaingen.miniature.standin import DOMAIN_TEXT, _encode_text, _image_size, _to_input
 
-__all__ = ["THRESHOLDS", "LATE_TEMPLATE", "classification_checks", "detection_checks",
-           "acceptance_markdown"]
+__all__ = ["THRESHOLDS", "LATE_TEMPLATE", "classification_checks", "classification_verdicts",
+           "detection_checks", "acceptance_markdown"]
 
 # Fixed with the protocol (docs/miniature_world.md), before any compared method's numbers.
 THRESHOLDS = {
@@ -110,13 +110,21 @@ def classification_checks(model, model_name: str,
                     np.concatenate([y for _, y in colour_train]),
                     torch.cat([x for x, _ in colour_val]),
                     np.concatenate([y for _, y in colour_val]))
+    return {"styles": styles, "colour_probe": colour,
+            "checks": classification_verdicts(styles, colour)}
+
+
+def classification_verdicts(styles: Mapping[str, Mapping[str, float]],
+                            colour: float) -> List[tuple]:
+    """``(name, value, threshold, passed)`` of each classification check, from the per-style
+    top-1s (own / photo / late template, linear probe) and the colour-only probe's top-1."""
     t = THRESHOLDS
     others = [s for s in SYNTHETIC_DOMAINS if s != "photo"]
     low, high = t["photo_template_range"]
     gains = [styles[s]["linear_probe"] - styles[s]["photo_template"] for s in others]
     late_drop = float(np.mean([r["photo_template"] - r["late_template"]
                                for r in styles.values()]))
-    checks = [
+    return [
         ("style-matched zero-shot, every style", min(r["own_template"] for r in styles.values()),
          f">= {t['style_zero_shot_min']:g}",
          min(r["own_template"] for r in styles.values()) >= t["style_zero_shot_min"]),
@@ -133,7 +141,6 @@ def classification_checks(model, model_name: str,
         ("photo - late template, mean over styles", late_drop,
          f"<= {t['late_token_drop_max']:g}", late_drop <= t["late_token_drop_max"]),
     ]
-    return {"styles": styles, "colour_probe": colour, "checks": checks}
 
 
 def detection_checks(report: Mapping) -> Dict[str, object]:
